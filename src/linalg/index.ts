@@ -1,0 +1,2 @@
+export { type Eigh, eigh } from './eigh.ts';
+export { type QrSign, qr } from './qr.ts';

@@ -1,0 +1,276 @@
+import { NonFiniteError, ShapeError, StateDictError } from '../errors.ts';
+import type { ArenaBuffer, DType, Kernels, ViewOf } from '../kernels/index.ts';
+import { type ComputeOptions, createKernels } from '../kernels/index.ts';
+
+/** A parameter the optimizer updates in place: row-major data and its shape. */
+export interface Param {
+  data: Float32Array;
+  shape: readonly number[];
+  name?: string;
+}
+
+/** What a state buffer holds; `stateBytes()` reports bytes per kind. */
+export type StateKind =
+  | 'moment' // first/second moments, filtered gradient
+  | 'grafting' // grafting optimizer's accumulator
+  | 'factor' // Kronecker factors (L, R) or their rotated form
+  | 'basis' // eigenbases Q
+  | 'root' // inverse roots
+  | 'eigenvalues' // eigenvalue estimates
+  | 'scales' // quantization scales
+  | 'counter'; // step counts, failure counts
+
+export type TypedArray = ViewOf[DType];
+
+export interface StateDictTensor {
+  /** Index of the parameter the tensor belongs to, or −1 for optimizer-wide state. */
+  param: number;
+  name: string;
+  kind: StateKind;
+  dtype: DType;
+  data: TypedArray;
+}
+
+/** Plain, serializable optimizer state (typed arrays inside). */
+export interface StateDict {
+  format: 'shampoo-ts/state-dict';
+  version: number;
+  method: string;
+  config: Record<string, unknown>;
+  shapes: number[][];
+  tensors: StateDictTensor[];
+}
+
+export interface StateBytes {
+  total: number;
+  byKind: Partial<Record<StateKind, number>>;
+}
+
+export const STATE_DICT_VERSION = 1;
+
+/** What to do with a gradient containing NaN or ±Infinity. */
+export type NonFinitePolicy = 'throw' | 'skip';
+
+/** Options every optimizer accepts besides its hyperparameters. */
+export interface CommonOptions extends ComputeOptions {
+  /** 'throw' (default): a typed error before any state changes. 'skip': the step is skipped and counted. */
+  nonFinite?: NonFinitePolicy;
+}
+
+interface RegisteredTensor {
+  param: number;
+  name: string;
+  kind: StateKind;
+  buffer: ArenaBuffer;
+}
+
+function numel(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+function validateParams(params: readonly Param[]): void {
+  if (!Array.isArray(params) || params.length === 0)
+    throw new ShapeError('expected a non-empty array of params');
+  params.forEach((p, i) => {
+    const label = p?.name ? `param ${i} ('${p.name}')` : `param ${i}`;
+    if (!(p?.data instanceof Float32Array)) throw new ShapeError(`${label}: data must be a Float32Array`);
+    if (!Array.isArray(p.shape) || p.shape.some((d: number) => !Number.isInteger(d) || d < 0)) {
+      throw new ShapeError(
+        `${label}: shape must be an array of non-negative integers, got ${JSON.stringify(p.shape)}`,
+      );
+    }
+    const n = numel(p.shape);
+    if (n === 0) throw new ShapeError(`${label}: has zero elements (shape ${JSON.stringify(p.shape)})`);
+    if (n !== p.data.length) {
+      throw new ShapeError(
+        `${label}: shape ${JSON.stringify(p.shape)} has ${n} elements but data has ${p.data.length}`,
+      );
+    }
+  });
+}
+
+/**
+ * The contract shared by every method: parameter and gradient validation, a registry of state buffers (so
+ * `stateDict`, `loadStateDict` and `stateBytes` are generic and exact), and the non-finite gradient policy.
+ * A method allocates all of its state in the constructor with `allocState` and implements `applyStep`.
+ */
+export abstract class Optimizer {
+  abstract readonly method: string;
+  readonly params: readonly Param[];
+  protected readonly kernels: Kernels;
+  protected readonly nonFinite: NonFinitePolicy;
+  private readonly registry: RegisteredTensor[] = [];
+  /** [steps taken, steps skipped for non-finite gradients] */
+  private readonly stepCounters: ArenaBuffer<'f64'>;
+
+  protected constructor(params: readonly Param[], options: CommonOptions) {
+    validateParams(params);
+    this.params = params;
+    this.kernels = createKernels(options);
+    this.nonFinite = options.nonFinite ?? 'throw';
+    this.stepCounters = this.allocState(-1, 'steps', 'counter', 'f64', 2);
+  }
+
+  /** The resolved configuration (defaults filled in), as saved in `stateDict().config`. */
+  abstract get config(): Readonly<Record<string, unknown>>;
+
+  /** Calls to `step` that updated the state. */
+  get stepCount(): number {
+    return this.stepCounters.view()[0];
+  }
+
+  /** Calls to `step` skipped because a gradient was not finite (with `nonFinite: 'skip'`). */
+  get skippedSteps(): number {
+    return this.stepCounters.view()[1];
+  }
+
+  /** Which kernel engine this optimizer runs on. */
+  get engine(): Kernels['engine'] {
+    return this.kernels.engine;
+  }
+
+  /** Allocates a zero-filled state buffer and registers it for stateDict/stateBytes. Names are unique per param. */
+  protected allocState<D extends DType>(
+    param: number,
+    name: string,
+    kind: StateKind,
+    dtype: D,
+    length: number,
+  ) {
+    if (this.registry.some((t) => t.param === param && t.name === name)) {
+      throw new Error(`state '${name}' registered twice for param ${param}`);
+    }
+    const buffer = this.kernels.arena.alloc(dtype, length);
+    this.registry.push({ param, name, kind, buffer });
+    return buffer;
+  }
+
+  /** Updates every parameter in place from its gradient (aligned with `params`). */
+  step(grads: readonly Float32Array[]): void {
+    this.validateGrads(grads);
+    const bad = grads.findIndex((g) => !isAllFinite(g));
+    if (bad >= 0) {
+      if (this.nonFinite === 'skip') {
+        this.stepCounters.view()[1] += 1;
+        return;
+      }
+      throw new NonFiniteError(
+        `gradient ${bad}${this.paramLabel(bad)} contains NaN or Infinity; state unchanged`,
+      );
+    }
+    this.applyStep(grads);
+    this.stepCounters.view()[0] += 1;
+  }
+
+  /** One update with validated, finite gradients. Must leave the state unchanged if it throws. */
+  protected abstract applyStep(grads: readonly Float32Array[]): void;
+
+  protected paramLabel(i: number): string {
+    const name = this.params[i]?.name;
+    return name ? ` ('${name}')` : '';
+  }
+
+  private validateGrads(grads: readonly Float32Array[]): void {
+    if (!Array.isArray(grads) || grads.length !== this.params.length) {
+      throw new ShapeError(
+        `expected ${this.params.length} gradients, got ${Array.isArray(grads) ? grads.length : typeof grads}`,
+      );
+    }
+    grads.forEach((g, i) => {
+      if (!(g instanceof Float32Array))
+        throw new ShapeError(`gradient ${i}${this.paramLabel(i)} must be a Float32Array`);
+      if (g.length !== this.params[i].data.length) {
+        throw new ShapeError(
+          `gradient ${i}${this.paramLabel(i)} has ${g.length} elements, param has ${this.params[i].data.length}`,
+        );
+      }
+    });
+  }
+
+  /** A deep copy of the state. */
+  stateDict(): StateDict {
+    return {
+      format: 'shampoo-ts/state-dict',
+      version: STATE_DICT_VERSION,
+      method: this.method,
+      config: structuredClone({ ...this.config }),
+      shapes: this.params.map((p) => [...p.shape]),
+      tensors: this.registry.map((t) => ({
+        param: t.param,
+        name: t.name,
+        kind: t.kind,
+        dtype: t.buffer.dtype,
+        data: t.buffer.view().slice(),
+      })),
+    };
+  }
+
+  /** Restores a state from `stateDict()`. Everything is validated before anything is copied. */
+  loadStateDict(state: StateDict): void {
+    if (state?.format !== 'shampoo-ts/state-dict') throw new StateDictError('not a shampoo-ts state dict');
+    if (state.version !== STATE_DICT_VERSION) {
+      throw new StateDictError(
+        `state dict version ${state.version}, this library reads ${STATE_DICT_VERSION}`,
+      );
+    }
+    if (state.method !== this.method) {
+      throw new StateDictError(
+        `state dict is for method '${state.method}', this optimizer is '${this.method}'`,
+      );
+    }
+    if (!Array.isArray(state.shapes) || state.shapes.length !== this.params.length) {
+      throw new StateDictError(
+        `state dict has ${state.shapes?.length} params, optimizer has ${this.params.length}`,
+      );
+    }
+    state.shapes.forEach((shape, i) => {
+      const mine = this.params[i].shape;
+      if (shape.length !== mine.length || shape.some((d, k) => d !== mine[k])) {
+        throw new StateDictError(
+          `param ${i}${this.paramLabel(i)}: state dict shape ${JSON.stringify(shape)}, param shape ${JSON.stringify(mine)}`,
+        );
+      }
+    });
+    if (!Array.isArray(state.tensors) || state.tensors.length !== this.registry.length) {
+      throw new StateDictError(
+        `state dict has ${state.tensors?.length} tensors, optimizer has ${this.registry.length}`,
+      );
+    }
+    const plan = this.registry.map((t) => {
+      const src = state.tensors.find((s) => s.param === t.param && s.name === t.name);
+      const where = `tensor '${t.name}' of param ${t.param}`;
+      if (!src) throw new StateDictError(`${where} is missing`);
+      if (src.dtype !== t.buffer.dtype)
+        throw new StateDictError(`${where}: dtype ${src.dtype}, expected ${t.buffer.dtype}`);
+      if (src.data?.length !== t.buffer.length) {
+        throw new StateDictError(`${where}: ${src.data?.length} elements, expected ${t.buffer.length}`);
+      }
+      if (
+        (src.dtype === 'f32' || src.dtype === 'f64') &&
+        !isAllFinite(src.data as Float32Array | Float64Array)
+      ) {
+        throw new StateDictError(`${where} contains NaN or Infinity`);
+      }
+      return { dst: t.buffer, src: src.data };
+    });
+    for (const { dst, src } of plan) (dst.view() as TypedArray).set(src as never);
+  }
+
+  /** Exact bytes of optimizer state held, in total and by kind (scratch buffers excluded). */
+  stateBytes(): StateBytes {
+    const byKind: Partial<Record<StateKind, number>> = {};
+    let total = 0;
+    for (const t of this.registry) {
+      byKind[t.kind] = (byKind[t.kind] ?? 0) + t.buffer.byteLength;
+      total += t.buffer.byteLength;
+    }
+    return { total, byKind };
+  }
+}
+
+/** True when no element is NaN or ±Infinity (x·0 is NaN exactly for those). */
+export function isAllFinite(x: ArrayLike<number>): boolean {
+  let probe = 0;
+  for (let i = 0; i < x.length; i++) probe += x[i] * 0;
+  return probe === 0;
+}
