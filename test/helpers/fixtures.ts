@@ -34,7 +34,9 @@ export function loadFixture(file: string): Fixture {
   const d = JSON.parse(readFileSync(join(FIXTURE_DIR, file), 'utf8'));
   d.file = file;
   if (d.expectedFloat64File) {
-    d.expectedFloat64 = JSON.parse(readFileSync(join(FIXTURE_DIR, d.expectedFloat64File), 'utf8')).expectedFloat64;
+    d.expectedFloat64 = JSON.parse(
+      readFileSync(join(FIXTURE_DIR, d.expectedFloat64File), 'utf8'),
+    ).expectedFloat64;
   }
   return d as Fixture;
 }
@@ -79,7 +81,10 @@ export function compareStep(
     const e = which === 'float32' ? f32(expected[i]) : expected[i];
     for (let k = 0; k < p.length; k++) {
       const err = Math.abs(p[k] - e[k]);
-      if (!(err <= atol) && (worst === null || err - atol > Math.abs(worst.actual - worst.expected) - worst.atol)) {
+      if (
+        !(err <= atol) &&
+        (worst === null || err - atol > Math.abs(worst.actual - worst.expected) - worst.atol)
+      ) {
         worst = { step, param: i, index: k, actual: p[k], expected: e[k], atol };
       }
     }
