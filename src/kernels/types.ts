@@ -3,6 +3,20 @@ import type { Arena, F32Buffer } from './arena.ts';
 /** Which implementation runs the kernels. */
 export type EngineName = 'wasm-relaxed-simd' | 'wasm-simd' | 'typescript';
 
+/** The engines backed by a WebAssembly build. */
+export type WasmEngineName = Exclude<EngineName, 'typescript'>;
+
+/**
+ * The raw WebAssembly instance behind a WASM engine, for code that calls its own AssemblyScript exports
+ * (assembly/*.ts re-exported from assembly/index.ts). Pointers passed to `exports` are `ArenaBuffer.byteOffset`s
+ * of buffers from the same arena; the instance's memory is `arena.memory`.
+ */
+export interface WasmHandle {
+  readonly engine: WasmEngineName;
+  readonly instance: WebAssembly.Instance;
+  readonly exports: WebAssembly.Exports;
+}
+
 /**
  * The dense kernels an optimizer step needs. Matrices are row-major and contiguous: an `r×c` matrix occupies
  * `r·c` consecutive f32 elements of its buffer (a buffer may be longer; only the leading part is used).
@@ -11,6 +25,8 @@ export type EngineName = 'wasm-relaxed-simd' | 'wasm-simd' | 'typescript';
 export interface Kernels {
   readonly engine: EngineName;
   readonly arena: Arena;
+  /** The WebAssembly instance, present on the WASM engines only. */
+  readonly wasm?: WasmHandle;
 
   /**
    * `C = alpha·op(A)·op(B) + beta·C` with `op(A)` of size m×k and `op(B)` of size k×n; C is m×n.
