@@ -149,14 +149,16 @@ export abstract class Optimizer {
   step(grads: readonly Float32Array[]): void {
     this.validateGrads(grads);
     const bad = grads.findIndex((g) => !isAllFinite(g));
-    if (bad >= 0) {
+    const problem =
+      bad >= 0
+        ? `gradient ${bad}${this.paramLabel(bad)} contains NaN or Infinity; state unchanged`
+        : this.rejectGradients(grads);
+    if (problem !== null) {
       if (this.nonFinite === 'skip') {
         this.stepCounters.view()[1] += 1;
         return;
       }
-      throw new NonFiniteError(
-        `gradient ${bad}${this.paramLabel(bad)} contains NaN or Infinity; state unchanged`,
-      );
+      throw new NonFiniteError(problem);
     }
     this.applyStep(grads);
     this.stepCounters.view()[0] += 1;
@@ -164,6 +166,31 @@ export abstract class Optimizer {
 
   /** One update with validated, finite gradients. Must leave the state unchanged if it throws. */
   protected abstract applyStep(grads: readonly Float32Array[]): void;
+
+  /**
+   * A method-specific check of finite gradients that runs before any state changes (for example: values so
+   * large that their squares overflow float32). Returns a message to reject the step under the non-finite
+   * policy (throw or skip), or null to accept it.
+   */
+  protected rejectGradients(_grads: readonly Float32Array[]): string | null {
+    return null;
+  }
+
+  /**
+   * Copies every state buffer and every parameter's data; the returned function puts them all back. For a
+   * step that may have to throw after it has started mutating (a rare path: callers use it only when a
+   * failure would be fatal), so that the throw leaves the optimizer and the parameters as they were.
+   */
+  protected captureState(): () => void {
+    const tensors = this.registry.map((t) => ({ buffer: t.buffer, data: t.buffer.view().slice() }));
+    const params = this.params.map((p) => p.data.slice());
+    return () => {
+      for (const { buffer, data } of tensors) (buffer.view() as TypedArray).set(data as never);
+      this.params.forEach((p, i) => {
+        p.data.set(params[i]);
+      });
+    };
+  }
 
   protected paramLabel(i: number): string {
     const name = this.params[i]?.name;
