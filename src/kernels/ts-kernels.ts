@@ -1,4 +1,5 @@
 import type { Arena, F32Buffer } from './arena.ts';
+import { checkElementwise, checkGemm, checkScale, checkSyrk } from './checks.ts';
 import type { Kernels } from './types.ts';
 
 /**
@@ -25,6 +26,7 @@ export class TsKernels implements Kernels {
     beta: number,
     c: F32Buffer,
   ): void {
+    checkGemm(m, n, k, a, b, c);
     const A = a.view();
     const B = b.view();
     const C = c.view();
@@ -33,17 +35,23 @@ export class TsKernels implements Kernels {
     const aCol = transA ? m : 1;
     const bRow = transB ? 1 : n;
     const bCol = transB ? k : 1;
+    // One float64 row of sums per row of C; the p-then-j order walks B row by row when it is not transposed.
+    const acc = new Float64Array(n);
     for (let i = 0; i < m; i++) {
+      acc.fill(0);
+      for (let p = 0; p < k; p++) {
+        const aip = A[i * aRow + p * aCol];
+        for (let j = 0; j < n; j++) acc[j] += aip * B[p * bRow + j * bCol];
+      }
       for (let j = 0; j < n; j++) {
-        let acc = 0;
-        for (let p = 0; p < k; p++) acc += A[i * aRow + p * aCol] * B[p * bRow + j * bCol];
         const idx = i * n + j;
-        C[idx] = beta === 0 ? alpha * acc : alpha * acc + beta * C[idx];
+        C[idx] = beta === 0 ? alpha * acc[j] : alpha * acc[j] + beta * C[idx];
       }
     }
   }
 
   syrk(trans: boolean, n: number, k: number, alpha: number, a: F32Buffer, beta: number, c: F32Buffer): void {
+    checkSyrk(n, k, a, c);
     const A = a.view();
     const C = c.view();
     // Row i of op(A) (n×k): element p sits at i·k + p (A·Aᵀ) or at p·n + i (Aᵀ·A).
@@ -62,18 +70,21 @@ export class TsKernels implements Kernels {
   }
 
   axpby(alpha: number, x: F32Buffer, beta: number, y: F32Buffer): void {
+    checkElementwise('axpby', y, { x });
     const X = x.view();
     const Y = y.view();
     for (let i = 0; i < Y.length; i++) Y[i] = alpha * X[i] + beta * Y[i];
   }
 
   emaSquare(beta: number, y: F32Buffer, alpha: number, x: F32Buffer): void {
+    checkElementwise('emaSquare', y, { x });
     const X = x.view();
     const Y = y.view();
     for (let i = 0; i < Y.length; i++) Y[i] = beta * Y[i] + alpha * X[i] * X[i];
   }
 
   adamMoments(g: F32Buffer, m: F32Buffer, v: F32Buffer, beta1: number, beta2: number): void {
+    checkElementwise('adamMoments', m, { g, v });
     const G = g.view();
     const M = m.view();
     const V = v.view();
@@ -85,6 +96,7 @@ export class TsKernels implements Kernels {
   }
 
   adamDirection(m: F32Buffer, v: F32Buffer, vScale: number, eps: number, out: F32Buffer): void {
+    checkElementwise('adamDirection', out, { m, v });
     const M = m.view();
     const V = v.view();
     const O = out.view();
@@ -99,6 +111,7 @@ export class TsKernels implements Kernels {
   }
 
   scaleRows(x: F32Buffer, rows: number, cols: number, s: F32Buffer): void {
+    checkScale('scaleRows', rows, cols, x, s, rows);
     const X = x.view();
     const S = s.view();
     for (let i = 0; i < rows; i++) {
@@ -108,6 +121,7 @@ export class TsKernels implements Kernels {
   }
 
   scaleCols(x: F32Buffer, rows: number, cols: number, s: F32Buffer): void {
+    checkScale('scaleCols', rows, cols, x, s, cols);
     const X = x.view();
     const S = s.view();
     for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) X[i * cols + j] *= S[j];
