@@ -1,4 +1,15 @@
 export * from './errors.ts';
+export {
+  availableEngines,
+  type ComputeOptions,
+  type EngineChoice,
+  type EngineName,
+  type EngineSupport,
+  enableRelaxedSimd,
+  engineSupport,
+  preloadKernels,
+  selectEngine,
+} from './kernels/index.ts';
 export { AdamW, type AdamWConfig } from './optimizers/adamw.ts';
 export type { Precision, SharedOptions } from './optimizers/common-config.ts';
 export {
