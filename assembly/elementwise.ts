@@ -37,10 +37,20 @@ export function emaSquare(n: i32, beta: f32, y: usize, alpha: f32, x: usize): vo
   }
 }
 
-/** m = beta1·m + (1−beta1)·g, v = beta2·v + (1−beta2)·g⊙g. */
-export function adamMoments(n: i32, g: usize, m: usize, v: usize, beta1: f32, beta2: f32): void {
-  const w1 = <f32>1 - beta1;
-  const w2 = <f32>1 - beta2;
+/**
+ * m = beta1·m + w1·g, v = beta2·v + w2·g⊙g with w = 1 − beta computed by the caller in f64 (1 − 0.999 formed
+ * in f32 would carry a relative error near 1e-4).
+ */
+export function adamMoments(
+  n: i32,
+  g: usize,
+  m: usize,
+  v: usize,
+  beta1: f32,
+  w1: f32,
+  beta2: f32,
+  w2: f32,
+): void {
   const vb1 = f32x4.splat(beta1);
   const vb2 = f32x4.splat(beta2);
   const vw1 = f32x4.splat(w1);

@@ -71,7 +71,7 @@ export class WasmKernels implements Kernels {
 
   adamMoments(g: F32Buffer, m: F32Buffer, v: F32Buffer, beta1: number, beta2: number): void {
     checkElementwise('adamMoments', m, { g, v });
-    this.fn.adamMoments(m.length, this.at(g), this.at(m), this.at(v), beta1, beta2);
+    this.fn.adamMoments(m.length, this.at(g), this.at(m), this.at(v), beta1, 1 - beta1, beta2, 1 - beta2);
   }
 
   adamDirection(m: F32Buffer, v: F32Buffer, vScale: number, eps: number, out: F32Buffer): void {

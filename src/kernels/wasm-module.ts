@@ -175,7 +175,16 @@ export interface KernelExports {
   ): void;
   axpby(n: number, alpha: number, x: number, beta: number, y: number): void;
   emaSquare(n: number, beta: number, y: number, alpha: number, x: number): void;
-  adamMoments(n: number, g: number, m: number, v: number, beta1: number, beta2: number): void;
+  adamMoments(
+    n: number,
+    g: number,
+    m: number,
+    v: number,
+    beta1: number,
+    w1: number,
+    beta2: number,
+    w2: number,
+  ): void;
   adamDirection(n: number, m: number, v: number, vScale: number, eps: number, out: number): void;
   sumSquares(n: number, x: number): number;
   scaleRows(x: number, rows: number, cols: number, s: number): void;
