@@ -12,6 +12,7 @@ export {
 } from './kernels/index.ts';
 export { AdamW, type AdamWConfig } from './optimizers/adamw.ts';
 export type { Precision, SharedOptions } from './optimizers/common-config.ts';
+export type { EigenbasisOptions, InitialBasis } from './optimizers/eigenbasis-optimizer.ts';
 export {
   type CommonOptions,
   type NonFinitePolicy,
@@ -22,3 +23,4 @@ export {
   type StateDictTensor,
   type StateKind,
 } from './optimizers/optimizer.ts';
+export { SOAP, type SOAPConfig } from './optimizers/soap.ts';
