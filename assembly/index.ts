@@ -9,3 +9,4 @@ export function heapBase(): usize {
 
 export * from './elementwise';
 export * from './gemm';
+export * from './quant';
