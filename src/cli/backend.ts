@@ -1,0 +1,39 @@
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { CliRunError } from './usage-error.ts';
+
+export const BACKENDS = ['wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+let wasmPathsSet = false;
+
+/**
+ * Selects the tfjs backend. For `wasm`, the .wasm binaries are loaded from the installed
+ * @tensorflow/tfjs-backend-wasm package (its `dist/` folder), so nothing is fetched over the network.
+ */
+export async function useBackend(name: BackendName): Promise<{ backend: string; wasmFeatures?: string }> {
+  if (name === 'wasm' && !wasmPathsSet) {
+    const require = createRequire(import.meta.url);
+    const root = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
+    // A directory prefix (trailing separator): tfjs appends the binary's file name (simd or plain).
+    setWasmPaths(`${join(root, 'dist')}/`);
+    wasmPathsSet = true;
+  }
+  let ok: boolean;
+  try {
+    ok = await tf.setBackend(name);
+    await tf.ready();
+  } catch (e) {
+    throw new CliRunError(`cannot start the tfjs '${name}' backend: ${(e as Error).message}`);
+  }
+  if (!ok || tf.getBackend() !== name) throw new CliRunError(`cannot start the tfjs '${name}' backend`);
+  if (name === 'wasm') {
+    const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+    const threads = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
+    return { backend: name, wasmFeatures: `simd=${simd}, threads=${threads}` };
+  }
+  return { backend: name };
+}
