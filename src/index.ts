@@ -1,3 +1,16 @@
+export {
+  CHECKPOINT_FORMAT_VERSION,
+  type CheckpointBytes,
+  type CheckpointInfo,
+  configDifferences,
+  decodeCheckpoint,
+  type EncodeOptions,
+  encodeCheckpoint,
+  inspectCheckpoint,
+  type LoadOptions,
+  type LoadReport,
+  loadCheckpointInto,
+} from './checkpoint/index.ts';
 export * from './errors.ts';
 export {
   availableEngines,
