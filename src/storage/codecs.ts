@@ -2,7 +2,6 @@
  * The low-precision codecs over arena buffers: what an optimizer calls in its hot path. No allocation per
  * call; the WASM engine runs the same contract on the same `WebAssembly.Memory` as the dense kernels.
  */
-import { ShapeError } from '../errors.ts';
 import type { Arena, ArenaBuffer, EngineName, F32Buffer } from '../kernels/index.ts';
 import { decodeBf16, encodeBf16, encodeBf16Stochastic, type StochasticRoundingState } from './bf16.ts';
 import type { Codebook4Name } from './codebooks.ts';
@@ -71,12 +70,6 @@ export interface Codecs {
 
   /** `out[i] = float32(u[i])` (exact), over u.length elements. */
   bf16Decode(u: U16Buffer, out: F32Buffer): void;
-}
-
-export function checkSameArena(arena: Arena, buffers: readonly ArenaBuffer[]): void {
-  for (const b of buffers) {
-    if (b.arena !== arena) throw new ShapeError('codecs: every buffer must come from the codecs arena');
-  }
 }
 
 /** The pure-TypeScript codecs: the fallback engine and the oracle for the WASM engine. */

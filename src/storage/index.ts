@@ -30,3 +30,4 @@ export {
   quantize4,
   quantize4DiagReal,
 } from './quant4.ts';
+export { createCodecs, WasmCodecs } from './wasm-codecs.ts';

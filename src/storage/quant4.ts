@@ -104,7 +104,8 @@ export function dQuantize(code: Readonly<Float32Array>, x: number): number {
 
 type NumArray = { [i: number]: number; readonly length: number };
 
-function checkLengths(
+/** Throws a ShapeError when a buffer is too short for the layout (diag: null for the plain format). */
+export function checkQuant4Buffers(
   what: string,
   l: Quant4Layout,
   values: number,
@@ -196,7 +197,7 @@ export function quantize4(
   options: Quant4Options = {},
 ): void {
   const l = quant4Layout(rows, cols, options.blockSize);
-  checkLengths('quantize4', l, x.length, codes.length, scales.length, null);
+  checkQuant4Buffers('quantize4', l, x.length, codes.length, scales.length, null);
   quantizeInto(x, l, codes, scales, null, codebook4Shared(options.codebook ?? 'linear-2'));
 }
 
@@ -210,7 +211,7 @@ export function dequantize4(
   options: Quant4Options = {},
 ): void {
   const l = quant4Layout(rows, cols, options.blockSize);
-  checkLengths('dequantize4', l, out.length, codes.length, scales.length, null);
+  checkQuant4Buffers('dequantize4', l, out.length, codes.length, scales.length, null);
   dequantizeInto(codes, scales, l, out, codebook4Shared(options.codebook ?? 'linear-2'));
 }
 
@@ -225,7 +226,7 @@ export function quantize4DiagReal(
   options: Quant4Options = {},
 ): void {
   const l = quant4Layout(n, n, options.blockSize);
-  checkLengths('quantize4DiagReal', l, x.length, codes.length, scales.length, diag.length);
+  checkQuant4Buffers('quantize4DiagReal', l, x.length, codes.length, scales.length, diag.length);
   quantizeInto(x, l, codes, scales, diag, codebook4Shared(options.codebook ?? 'linear-2'));
 }
 
@@ -239,7 +240,7 @@ export function dequantize4DiagReal(
   options: Quant4Options = {},
 ): void {
   const l = quant4Layout(n, n, options.blockSize);
-  checkLengths('dequantize4DiagReal', l, out.length, codes.length, scales.length, diag.length);
+  checkQuant4Buffers('dequantize4DiagReal', l, out.length, codes.length, scales.length, diag.length);
   dequantizeInto(codes, scales, l, out, codebook4Shared(options.codebook ?? 'linear-2'));
   for (let i = 0; i < n; i++) out[i * n + i] = diag[i];
 }
