@@ -1,6 +1,12 @@
 import type { F32Buffer } from '../kernels/index.ts';
 import { KroneckerSide, SideScratch } from '../preconditioner/kronecker-side.ts';
-import { modeGram, modeProduct, permuteMode, project } from '../preconditioner/mode-products.ts';
+import {
+  modePermute,
+  modeProduct,
+  modeShape,
+  modeStatistics,
+  project,
+} from '../preconditioner/mode-products.ts';
 import {
   channelsLastLayout,
   reshapeLayout,
@@ -274,7 +280,7 @@ export class SOAP extends EigenbasisOptimizer {
 
   private accumulateFactor(b: SoapBlock, side: KroneckerSide, k: number): boolean {
     const beta = this.factorBeta;
-    modeGram(this.kernels, b.g, b.dims, k, 1, 0, side.incrementBuffer());
+    modeStatistics(this.kernels, b.g, modeShape(b.dims, k), 1, 0, side.incrementBuffer());
     return side.accumulate(this.kernels, beta, 1 - beta);
   }
 
@@ -347,10 +353,11 @@ export class SOAP extends EigenbasisOptimizer {
         return;
       }
       const tmp = b.x.view();
-      permuteMode(b.v.view(), tmp, b.dims, mode, side.perm());
+      const shape = modeShape(b.dims, mode);
+      modePermute(b.v.view(), tmp, shape, side.perm());
       b.v.view().set(tmp);
-      modeProduct(k, b.m, b.x, b.dims, mode, side.basisF32(), false);
-      modeProduct(k, b.x, b.m, b.dims, mode, side.proposedF32(), true);
+      modeProduct(k, b.m, shape, side.basisF32(), true, b.x);
+      modeProduct(k, b.x, shape, side.proposedF32(), false, b.m);
       side.commit();
     });
     return ok;

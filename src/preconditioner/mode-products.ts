@@ -1,19 +1,21 @@
 /**
  * Mode products of a row-major order-k tensor with per-mode square matrices, built on the GEMM/SYRK kernels.
  *
- * Mode i of a tensor with dims (d_1..d_k) is viewed as `(a, d_i, b)` with a = Π_{j<i} d_j and b = Π_{j>i} d_j.
- * The last mode (b = 1) is one GEMM on the a×d matrix; the first mode (a = 1) is one GEMM on the d×b
- * matrix; a middle mode is a GEMMs of d×b slices.
+ * Mode i of a tensor with dims (d_1..d_k) is viewed as `(outer, dim, inner)` with outer = Π_{j<i} d_j and
+ * inner = Π_{j>i} d_j (a `ModeShape`). The last mode (inner = 1) is one GEMM on the outer×dim matrix; the
+ * first mode (outer = 1) is one GEMM on the dim×inner matrix; a middle mode is `outer` GEMMs of dim×inner
+ * slices.
  */
 import type { F32Buffer, Kernels } from '../kernels/index.ts';
 
-export interface ModeView {
+export interface ModeShape {
   outer: number;
   dim: number;
   inner: number;
 }
 
-export function modeView(dims: readonly number[], mode: number): ModeView {
+/** The `(outer, dim, inner)` view of mode `mode` of a tensor with dims `dims`. */
+export function modeShape(dims: readonly number[], mode: number): ModeShape {
   let outer = 1;
   let inner = 1;
   for (let j = 0; j < mode; j++) outer *= dims[j];
@@ -22,24 +24,23 @@ export function modeView(dims: readonly number[], mode: number): ModeView {
 }
 
 /**
- * `out = x ×_mode op(Q)` for a d×d matrix Q.
- * - `inward` (into the eigenbasis): `Y[a, p, b] = Σ_j Q[j, p]·X[a, j, b]`, i.e. Qᵀ acts on the mode.
- * - outward (back to parameter space): `Y[a, j, b] = Σ_p Q[j, p]·X[a, p, b]`, i.e. Q acts on the mode.
- * `out` must not overlap `x`.
+ * `out = x ×_mode op(Q)` for a d×d matrix Q (`out` must not overlap `x`).
+ * - `trans = false`: `Y[a, p, b] = Σ_j Q[j, p]·X[a, j, b]`, i.e. Qᵀ acts on the mode (into an eigenbasis
+ *   whose columns are Q's columns; for a symmetric Q simply Q).
+ * - `trans = true`: `Y[a, j, b] = Σ_p Q[j, p]·X[a, p, b]`, i.e. Q acts on the mode (back to parameter space).
  */
 export function modeProduct(
   kernels: Kernels,
   x: F32Buffer,
-  out: F32Buffer,
-  dims: readonly number[],
-  mode: number,
+  shape: ModeShape,
   q: F32Buffer,
-  inward: boolean,
+  trans: boolean,
+  out: F32Buffer,
 ): void {
-  const { outer, dim, inner } = modeView(dims, mode);
+  const { outer, dim, inner } = shape;
   if (inner === 1) {
     // (outer × d)·Q or (outer × d)·Qᵀ
-    kernels.gemm(false, !inward, outer, dim, dim, 1, x, q, 0, out);
+    kernels.gemm(false, trans, outer, dim, dim, 1, x, q, 0, out);
     return;
   }
   const size = dim * inner;
@@ -47,14 +48,15 @@ export function modeProduct(
     const xs = outer === 1 ? x : x.slice(s * size, size);
     const os = outer === 1 ? out : out.slice(s * size, size);
     // Qᵀ·X_s or Q·X_s with X_s the d×inner slice
-    kernels.gemm(inward, false, dim, inner, dim, 1, q, xs, 0, os);
+    kernels.gemm(!trans, false, dim, inner, dim, 1, q, xs, 0, os);
   }
 }
 
 /**
- * Applies `modeProduct` for every mode that has a basis (in mode order). The first product reads `src`; the
- * results alternate between `x` and `y` (both the tensor's length), so `src` is preserved unless it is `x` or
- * `y` itself. Returns whichever buffer holds the result: `src` when no mode has a basis.
+ * Applies `modeProduct` for every mode that has a basis (in mode order): into the eigenbases (`inward`, Qᵀ
+ * on each mode) or back out (Q on each mode). The first product reads `src`; the results alternate between
+ * `x` and `y` (both the tensor's length), so `src` is preserved unless it is `x` or `y` itself. Returns
+ * whichever buffer holds the result: `src` when no mode has a basis.
  */
 export function project(
   kernels: Kernels,
@@ -70,26 +72,25 @@ export function project(
     const q = bases[mode];
     if (q === null) continue;
     const target = cur === x ? y : x;
-    modeProduct(kernels, cur, target, dims, mode, q, inward);
+    modeProduct(kernels, cur, modeShape(dims, mode), q, !inward, target);
     cur = target;
   }
   return cur;
 }
 
 /**
- * The mode-i Gram matrix of x: `C = alpha·X_(i)·X_(i)ᵀ + beta·C` (d_i×d_i), where X_(i) is the mode-i
- * unfolding (the contraction of x with itself over every other axis). With beta = 0, C is not read.
+ * The mode's Gram matrix: `C = alpha·X_(i)·X_(i)ᵀ + beta·C` (dim×dim), where X_(i) is the mode-i unfolding
+ * (the contraction of x with itself over every other axis). With beta = 0, C is not read.
  */
-export function modeGram(
+export function modeStatistics(
   kernels: Kernels,
   x: F32Buffer,
-  dims: readonly number[],
-  mode: number,
+  shape: ModeShape,
   alpha: number,
   beta: number,
   c: F32Buffer,
 ): void {
-  const { outer, dim, inner } = modeView(dims, mode);
+  const { outer, dim, inner } = shape;
   if (inner === 1) {
     kernels.syrk(true, dim, outer, alpha, x, beta, c);
     return;
@@ -102,14 +103,8 @@ export function modeGram(
 }
 
 /** `X[a, j, b] *= s[j]` along one mode. */
-export function scaleMode(
-  kernels: Kernels,
-  x: F32Buffer,
-  dims: readonly number[],
-  mode: number,
-  s: F32Buffer,
-): void {
-  const { outer, dim, inner } = modeView(dims, mode);
+export function modeScale(kernels: Kernels, x: F32Buffer, shape: ModeShape, s: F32Buffer): void {
+  const { outer, dim, inner } = shape;
   if (inner === 1) {
     kernels.scaleCols(x, outer, dim, s);
     return;
@@ -119,14 +114,8 @@ export function scaleMode(
 }
 
 /** `dst[a, j, b] = src[a, perm[j], b]` along one mode (src and dst must not overlap). */
-export function permuteMode(
-  src: Float32Array,
-  dst: Float32Array,
-  dims: readonly number[],
-  mode: number,
-  perm: Int32Array,
-): void {
-  const { outer, dim, inner } = modeView(dims, mode);
+export function modePermute(src: Float32Array, dst: Float32Array, shape: ModeShape, perm: Int32Array): void {
+  const { outer, dim, inner } = shape;
   for (let o = 0; o < outer; o++) {
     const base = o * dim * inner;
     for (let j = 0; j < dim; j++) {
@@ -138,13 +127,8 @@ export function permuteMode(
 }
 
 /** `out[j] = Σ_{a,b} X[a, j, b]²` along one mode, accumulated in float64. */
-export function modeSumSquares(
-  x: Float32Array,
-  dims: readonly number[],
-  mode: number,
-  out: Float64Array,
-): void {
-  const { outer, dim, inner } = modeView(dims, mode);
+export function modeSumSquares(x: Float32Array, shape: ModeShape, out: Float64Array): void {
+  const { outer, dim, inner } = shape;
   out.fill(0, 0, dim);
   for (let o = 0; o < outer; o++) {
     const base = o * dim * inner;
