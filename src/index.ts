@@ -26,6 +26,9 @@ export {
 export { AdamW, type AdamWConfig } from './optimizers/adamw.ts';
 export type { Precision, SharedOptions } from './optimizers/common-config.ts';
 export type { EigenbasisOptions, InitialBasis } from './optimizers/eigenbasis-optimizer.ts';
+export type { KLConfig } from './optimizers/kl-optimizer.ts';
+export { KLShampoo, type KLShampooConfig } from './optimizers/kl-shampoo.ts';
+export { KLSOAP, type KLSOAPConfig } from './optimizers/kl-soap.ts';
 export {
   type CommonOptions,
   type NonFinitePolicy,
