@@ -1,2 +1,2 @@
-export { type Eigh, eigh } from './eigh.ts';
-export { type QrSign, qr } from './qr.ts';
+export { type Eigh, type EighOptions, eigh, eigvalsh } from './eigh.ts';
+export { type QrOptions, type QrSign, qr } from './qr.ts';

@@ -1,77 +1,189 @@
 import { NonFiniteError } from '../errors.ts';
+import { gemmNT, transposeInto } from './gemm-nt.ts';
+import { blockReflectorFactor, makeReflector } from './householder.ts';
 
 /**
  * Column-sign convention of Q.
- * - 'positive-diagonal': columns flipped so that diag(R) ≥ 0 (reproducible across libraries).
- * - 'lapack': Householder's own signs, `R_kk = −sign(a_kk)·‖x‖` (what torch/LAPACK return; the 4-bit
- *   quantizer's asymmetric codebook makes the sign observable).
+ * - 'positive-diagonal': columns flipped so that diag(R) ≥ 0, with 0 counted as positive (reproducible across
+ *   libraries).
+ * - 'lapack': Householder's own signs as LAPACK's dgeqrf/dorgqr (and so torch.linalg.qr) return them, no
+ *   normalisation: `R_kk = −sign(a_kk)·‖x‖` where x is the k-th column below the diagonal after the previous
+ *   reflections; when x below the diagonal is already zero the reflector is the identity and `R_kk = a_kk`
+ *   keeps its sign (this includes the last column of a square matrix). The 4-bit quantizer's asymmetric codebook
+ *   makes this sign observable.
  */
 export type QrSign = 'positive-diagonal' | 'lapack';
 
+export interface QrOptions {
+  /** Where to write Q (rows×cols row-major); allocated when omitted. */
+  q?: Float64Array;
+  /** If given, R (cols×cols row-major, upper triangular, zeros below) is written here with the same signs. */
+  r?: Float64Array;
+}
+
+/** Columns per block reflector. */
+const NB = 32;
+
 /**
- * Householder QR of a row-major rows×cols matrix (rows ≥ cols). Returns the thin Q (rows×cols, row-major).
- * The input is not modified.
+ * Householder QR of a row-major rows×cols matrix (rows ≥ cols): `A = Q·R` with Q rows×cols having orthonormal
+ * columns (the thin Q) and R cols×cols upper triangular. Returns Q (row-major). The input is not modified.
+ *
+ * Blocked (compact WY, 32 columns per block): the panel is factored with single reflectors and the rest of the
+ * matrix, and Q, are updated with matrix products. The work is done on Aᵀ so that every column is a contiguous
+ * row. Cost ≈ 2·rows·cols² − (2/3)·cols³ for R plus the same for Q.
+ *
+ * @throws NonFiniteError if A holds NaN or ±Infinity.
  */
 export function qr(
   a: ArrayLike<number>,
   rows: number,
   cols: number,
   sign: QrSign = 'positive-diagonal',
+  options: QrOptions = {},
 ): Float64Array {
   if (cols > rows) throw new RangeError(`qr: needs rows ≥ cols, got ${rows}×${cols}`);
-  const R = Float64Array.from(a as ArrayLike<number>);
-  for (let i = 0; i < R.length; i++) {
-    if (!Number.isFinite(R[i])) throw new NonFiniteError(`qr: non-finite entry at index ${i}`);
+  if (a.length < rows * cols) throw new RangeError(`qr: input has ${a.length} entries, needs ${rows * cols}`);
+  for (let i = 0; i < rows * cols; i++) {
+    if (!Number.isFinite(a[i])) throw new NonFiniteError(`qr: non-finite entry at index ${i}`);
   }
-  const vs: Float64Array[] = [];
-  const taus = new Float64Array(cols);
-  const rdiag = new Float64Array(cols);
-  for (let k = 0; k < cols; k++) {
-    let norm2 = 0;
-    for (let i = k; i < rows; i++) norm2 += R[i * cols + k] ** 2;
-    const norm = Math.sqrt(norm2);
-    const akk = R[k * cols + k];
-    const v = new Float64Array(rows - k);
-    if (norm === 0) {
-      vs.push(v);
-      taus[k] = 0;
-      rdiag[k] = 0;
-      continue;
-    }
-    // LAPACK dlarfg: beta = −sign(alpha)·‖x‖; H = I − tau·v·vᵀ with v[0] = 1.
-    const beta = akk >= 0 ? -norm : norm;
-    const tau = (beta - akk) / beta;
-    const scale = 1 / (akk - beta);
-    v[0] = 1;
-    for (let i = k + 1; i < rows; i++) v[i - k] = R[i * cols + k] * scale;
-    for (let j = k; j < cols; j++) {
-      let dot = 0;
-      for (let i = k; i < rows; i++) dot += v[i - k] * R[i * cols + j];
-      dot *= tau;
-      for (let i = k; i < rows; i++) R[i * cols + j] -= dot * v[i - k];
-    }
-    vs.push(v);
-    taus[k] = tau;
-    rdiag[k] = beta;
-  }
-  // Form thin Q = H_0 ⋯ H_{cols−1} · I[:, :cols] by backward accumulation.
-  const Q = new Float64Array(rows * cols);
-  for (let i = 0; i < cols; i++) Q[i * cols + i] = 1;
-  for (let k = cols - 1; k >= 0; k--) {
-    const v = vs[k];
-    const tau = taus[k];
-    if (tau === 0) continue;
-    for (let j = 0; j < cols; j++) {
-      let dot = 0;
-      for (let i = k; i < rows; i++) dot += v[i - k] * Q[i * cols + j];
-      dot *= tau;
-      for (let i = k; i < rows; i++) Q[i * cols + j] -= dot * v[i - k];
-    }
-  }
+  const at = new Float64Array(cols * rows);
+  transposeInto(rows, cols, a, 0, cols, at, 0, rows);
+  return qrTransposed(at, rows, cols, sign, options);
+}
+
+/**
+ * QR of A given as `at = Aᵀ` (cols×rows row-major, so row j is column j of A). Overwrites `at` with the
+ * factorisation. For callers that can produce Aᵀ directly (orthogonal iteration forms (A·Q)ᵀ = Qᵀ·A).
+ * Entries must be finite.
+ */
+export function qrTransposed(
+  at: Float64Array,
+  rows: number,
+  cols: number,
+  sign: QrSign,
+  options: QrOptions = {},
+): Float64Array {
+  const tau = new Float64Array(cols);
+  factor(at, rows, cols, tau);
+  const qt = new Float64Array(cols * rows);
+  formQt(at, rows, cols, tau, qt);
+  const flip = new Uint8Array(cols);
+  if (sign === 'positive-diagonal') for (let j = 0; j < cols; j++) flip[j] = at[j * rows + j] < 0 ? 1 : 0;
+  const q = options.q ?? new Float64Array(rows * cols);
+  if (q.length < rows * cols)
+    throw new RangeError(`qr: output q has ${q.length} entries, needs ${rows * cols}`);
+  transposeInto(cols, rows, qt, 0, rows, q, 0, cols);
   if (sign === 'positive-diagonal') {
-    for (let j = 0; j < cols; j++) {
-      if (rdiag[j] < 0) for (let i = 0; i < rows; i++) Q[i * cols + j] = -Q[i * cols + j];
+    for (let i = 0; i < rows; i++) {
+      const r = i * cols;
+      for (let j = 0; j < cols; j++) if (flip[j]) q[r + j] = -q[r + j];
     }
   }
-  return Q;
+  if (options.r) {
+    const R = options.r;
+    if (R.length < cols * cols)
+      throw new RangeError(`qr: output r has ${R.length} entries, needs ${cols * cols}`);
+    for (let i = 0; i < cols; i++) {
+      const s = flip[i] ? -1 : 1;
+      for (let j = 0; j < cols; j++) R[i * cols + j] = j < i ? 0 : s * at[j * rows + i];
+    }
+  }
+  return q;
+}
+
+/** Reflector vectors of panel [k0, k0+kb) as explicit rows (kb × len, len = rows − k0). */
+function panelVectors(at: Float64Array, rows: number, k0: number, kb: number, vt: Float64Array): void {
+  const len = rows - k0;
+  vt.fill(0, 0, kb * len);
+  for (let p = 0; p < kb; p++) {
+    const src = (k0 + p) * rows + k0;
+    const dst = p * len;
+    vt[dst + p] = 1;
+    for (let r = p + 1; r < len; r++) vt[dst + r] = at[src + r];
+  }
+}
+
+/** dgeqrf on Aᵀ: R in the upper part (at[j][i], i ≤ j), reflector tails after the diagonal of each row. */
+function factor(at: Float64Array, rows: number, cols: number, tau: Float64Array): void {
+  const vt = new Float64Array(NB * rows);
+  const v = new Float64Array(rows * NB);
+  const t = new Float64Array(NB * NB);
+  const w = new Float64Array(cols * NB);
+  const w2 = new Float64Array(cols * NB);
+  for (let k0 = 0; k0 < cols; k0 += NB) {
+    const kb = Math.min(NB, cols - k0);
+    // Panel: single reflectors applied within the panel.
+    for (let k = k0; k < k0 + kb; k++) {
+      const vk = k * rows + k;
+      const tk = makeReflector(at, vk, rows - k);
+      tau[k] = tk;
+      if (tk === 0) continue;
+      for (let j = k + 1; j < k0 + kb; j++) {
+        const aj = j * rows + k;
+        let dot = at[aj];
+        for (let r = 1; r < rows - k; r++) dot += at[vk + r] * at[aj + r];
+        dot *= tk;
+        at[aj] -= dot;
+        for (let r = 1; r < rows - k; r++) at[aj + r] -= dot * at[vk + r];
+      }
+    }
+    const rest = cols - k0 - kb;
+    if (rest === 0) continue;
+    // Trailing columns: A2ᵀ ← A2ᵀ − (A2ᵀ·V)·T·Vᵀ.
+    const len = rows - k0;
+    panelVectors(at, rows, k0, kb, vt);
+    transposeInto(kb, len, vt, 0, len, v, 0, kb);
+    blockReflectorFactor(kb, len, vt, tau, k0, t);
+    const a2 = (k0 + kb) * rows + k0;
+    gemmNT(rest, kb, len, 1, at, a2, rows, vt, 0, len, 0, w, 0, kb);
+    multiplyUpper(rest, kb, w, t, w2, false);
+    gemmNT(rest, len, kb, -1, w2, 0, kb, v, 0, kb, 1, at, a2, rows);
+  }
+}
+
+/** dorgqr on Qᵀ: qt (cols×rows) ← rows of the thin Q's transpose. */
+function formQt(at: Float64Array, rows: number, cols: number, tau: Float64Array, qt: Float64Array): void {
+  qt.fill(0);
+  for (let j = 0; j < cols; j++) qt[j * rows + j] = 1;
+  const vt = new Float64Array(NB * rows);
+  const v = new Float64Array(rows * NB);
+  const t = new Float64Array(NB * NB);
+  const w = new Float64Array(cols * NB);
+  const w2 = new Float64Array(cols * NB);
+  const last = Math.floor((cols - 1) / NB) * NB;
+  for (let k0 = last; k0 >= 0; k0 -= NB) {
+    const kb = Math.min(NB, cols - k0);
+    const len = rows - k0;
+    const m = cols - k0;
+    panelVectors(at, rows, k0, kb, vt);
+    transposeInto(kb, len, vt, 0, len, v, 0, kb);
+    blockReflectorFactor(kb, len, vt, tau, k0, t);
+    // Qᵀ ← Qᵀ − (Qᵀ·V)·Tᵀ·Vᵀ on rows and columns ≥ k0 (the rest is still the identity).
+    const q0 = k0 * rows + k0;
+    gemmNT(m, kb, len, 1, qt, q0, rows, vt, 0, len, 0, w, 0, kb);
+    multiplyUpper(m, kb, w, t, w2, true);
+    gemmNT(m, len, kb, -1, w2, 0, kb, v, 0, kb, 1, qt, q0, rows);
+  }
+}
+
+/**
+ * out = w·T (transposeT = false) or w·Tᵀ (true) for w m×kb and T kb×kb upper triangular, all row-major.
+ */
+export function multiplyUpper(
+  m: number,
+  kb: number,
+  w: Float64Array,
+  t: Float64Array,
+  out: Float64Array,
+  transposeT: boolean,
+): void {
+  for (let i = 0; i < m; i++) {
+    const r = i * kb;
+    for (let p = 0; p < kb; p++) {
+      let s = 0;
+      if (transposeT) for (let q = p; q < kb; q++) s += w[r + q] * t[p * kb + q];
+      else for (let q = 0; q <= p; q++) s += w[r + q] * t[q * kb + p];
+      out[r + p] = s;
+    }
+  }
 }
