@@ -1,0 +1,80 @@
+import type { ArenaBuffer, DType, Kernels } from '../kernels/index.ts';
+import { Optimizer, type Param, type StateKind } from './optimizer.ts';
+import {
+  type ResolvedDistributedConfig,
+  type ResolvedLowbitConfig,
+  type ResolvedShampooConfig,
+  resolveShampooConfig,
+  type ShampooConfig,
+} from './shampoo-config.ts';
+import { DistributedShampoo } from './shampoo-distributed.ts';
+import type { ShampooHost, ShampooVariant } from './shampoo-host.ts';
+import { LowbitShampoo } from './shampoo-lowbit.ts';
+
+/**
+ * Shampoo with fp32 state, in the two forms the literature uses, chosen by `config.variant`:
+ *
+ * - `'distributed'` (default): Meta's Distributed Shampoo (facebookresearch/optimizers). EMA or summed
+ *   Kronecker factors with bias correction, inverse roots by eigh (or eigenvectors by eigh / the QR algorithm)
+ *   every `preconditionFrequency` steps from `startPreconditioningStep`, per-block grafting
+ *   (SGD/AdaGrad/RMSprop/Adam), filtered gradient, weight decay, optional momentum. Config keys are the
+ *   reference's camelCased; nested configs are type-tagged plain objects, e.g.
+ *   `graftingConfig: { type: 'adam', beta2: 0.999, epsilon: 1e-8 }`.
+ * - `'lowbit'`: the 4-bit Shampoo paper's algorithm (`shampoo2.py` ShampooAdamW/ShampooSGD) with 32-bit state:
+ *   eigen-parametrized factors refreshed by one warm-started QR power step every `statComputeSteps`, roots
+ *   every `precComputeSteps`, layer-wise norm grafting into AdamW or SGD with momentum.
+ *
+ * Every refresh is guarded: a non-finite factor or a failed decomposition keeps the previous root and is
+ * counted per block; more than `maxConsecutiveFailures` in a row throws `ConvergenceError` with the optimizer
+ * and the parameters restored to their state before the step.
+ */
+export class Shampoo extends Optimizer {
+  readonly method: string;
+  private readonly resolved: ResolvedShampooConfig;
+  private readonly variant: ShampooVariant;
+
+  constructor(params: readonly Param[], config?: ShampooConfig) {
+    const resolved = resolveShampooConfig(config);
+    super(params, resolved);
+    this.method = resolved.variant === 'distributed' ? 'shampoo' : 'shampoo-lowbit';
+    this.resolved = publicConfig(resolved);
+    const host: ShampooHost = {
+      kernels: this.kernels as Kernels,
+      params: this.params,
+      allocState: <D extends DType>(param: number, name: string, kind: StateKind, dtype: D, length: number) =>
+        this.allocState(param, name, kind, dtype, length) as ArenaBuffer<D>,
+      captureState: () => this.captureState(),
+      paramLabel: (i: number) => this.paramLabel(i),
+    };
+    this.variant =
+      resolved.variant === 'distributed'
+        ? new DistributedShampoo(host, resolved)
+        : new LowbitShampoo(host, resolved);
+  }
+
+  /** The resolved configuration (defaults filled in), as saved in `stateDict().config`. */
+  get config(): Readonly<ResolvedShampooConfig> {
+    return this.resolved;
+  }
+
+  protected applyStep(grads: readonly Float32Array[]): void {
+    this.variant.step(grads, this.stepCount + 1);
+  }
+}
+
+/** The hyperparameters without the engine options (which describe the process, not the method). */
+function publicConfig(c: ResolvedShampooConfig): ResolvedShampooConfig {
+  const {
+    engine: _e,
+    allowRelaxedSimd: _a,
+    nonFinite: _n,
+    ...rest
+  } = c as ResolvedShampooConfig & {
+    engine?: unknown;
+    allowRelaxedSimd?: unknown;
+    nonFinite?: unknown;
+  };
+  return rest.variant === 'distributed'
+    ? (rest as ResolvedDistributedConfig)
+    : (rest as ResolvedLowbitConfig);
+}
