@@ -39,4 +39,15 @@ export {
   type StateDictTensor,
   type StateKind,
 } from './optimizers/optimizer.ts';
+export { Shampoo } from './optimizers/shampoo.ts';
+export type {
+  AmortizedComputationConfig,
+  ClassicMomentumConfig,
+  DistributedShampooConfig,
+  GraftingConfig,
+  InverseExponentOverride,
+  LowbitShampooConfig,
+  ShampooConfig,
+  ShampooPreconditionerConfig,
+} from './optimizers/shampoo-config.ts';
 export { SOAP, type SOAPConfig } from './optimizers/soap.ts';
