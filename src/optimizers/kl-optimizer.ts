@@ -262,8 +262,11 @@ export abstract class KLOptimizer extends EigenbasisOptimizer {
         failed = !this.initialise(b) || failed;
         continue;
       }
-      failed = !this.updateParam(b) || failed;
+      // The statistics run first: they leave Ĝ in `h` and the pre-step estimates in `sOld`, which the
+      // direction then uses, so the update sees the preconditioner from before this gradient (as the
+      // reference) while Ĝ is computed once.
       failed = !this.updateStatistics(b) || failed;
+      failed = !this.updateParam(b) || failed;
       if (refresh) failed = !this.refreshBases(b) || failed;
     }
     return { failed, refreshed: calls === 0 || refresh };
@@ -289,14 +292,16 @@ export abstract class KLOptimizer extends EigenbasisOptimizer {
     return ok;
   }
 
-  /** The update direction with the current bases and estimates, then `W ← W − lr·N`, `W ← W − lr·λ·W`. */
+  /**
+   * The update direction with the current bases and the pre-step estimates (`sOld`; KL-SOAP reuses Ĝ from
+   * `h`), then `W ← W − lr·N`, `W ← W − lr·λ·W`.
+   */
   private updateParam(b: KLBlock): boolean {
     const k = this.kernels;
     const { betas, eps, lr, weightDecay, normalizeGrads } = this.resolved;
     let dir: F32Buffer;
     if (b.v) {
-      const gHat = project(k, b.g, b.x, b.y, b.dims, b.bases, true);
-      k.adamMoments(gHat, b.m, b.v, betas[0], betas[1]);
+      k.adamMoments(b.h, b.m, b.v, betas[0], betas[1]);
       k.adamDirection(b.m, b.v, 1, eps, b.x);
       dir = project(k, b.x, b.x, b.y, b.dims, b.bases, false);
     } else {
@@ -305,7 +310,7 @@ export abstract class KLOptimizer extends EigenbasisOptimizer {
       scaleByInverseSqrtProduct(
         mHat.view(),
         b.dims,
-        b.s.map((s) => s.view()),
+        b.sOld.map((s) => s.view()),
         eps,
       );
       dir = project(k, mHat, b.x, b.y, b.dims, b.bases, false);
@@ -339,14 +344,20 @@ export abstract class KLOptimizer extends EigenbasisOptimizer {
     b.s.forEach((s, k) => {
       b.sOld[k].view().set(s.view());
     });
-    // Ĝ = G fully rotated into the eigenbasis.
-    const gHat = project(this.kernels, b.g, b.x, b.y, b.dims, b.bases, true);
-    b.h.view().set(gHat.view());
     const { usingDamping, eps } = this.resolved;
     const traces = usingDamping ? b.sOld.map((s) => meanSquare(s.view())) : [];
     const total = usingDamping ? traces.reduce((a, t) => a * t, eps) : 0;
     const damping = (mode: number) => (usingDamping ? total / traces[mode] : 0);
     let ok = true;
+    if (b.dims.length === 2) {
+      ok = this.matrixFactorUpdates(b);
+      this.estimateUpdate(b, 0, b.sOld, damping(0));
+      this.estimateUpdate(b, 1, b.sOld, damping(1));
+      return ok;
+    }
+    // Ĝ = G fully rotated into the eigenbasis.
+    const gHat = project(this.kernels, b.g, b.x, b.y, b.dims, b.bases, true);
+    b.h.view().set(gHat.view());
     if (b.dims.length === 3) {
       for (const op of THREE_D_SCHEDULE) {
         const scales = op.scales.map((which, l) => (which === 'old' ? b.sOld[l] : b.s[l]));
@@ -357,6 +368,27 @@ export abstract class KLOptimizer extends EigenbasisOptimizer {
     }
     for (let mode = 0; mode < b.dims.length; mode++) ok = this.factorUpdate(b, mode, b.sOld) && ok;
     for (let mode = 0; mode < b.dims.length; mode++) this.estimateUpdate(b, mode, b.sOld, damping(mode));
+    return ok;
+  }
+
+  /**
+   * The 2-D case in three GEMMs and two SYRKs (as the reference): `A = Q_Lᵀ·G` gives `Ĝ = A·Q_R` (into h)
+   * and, scaled by s_L along rows, R's increment `AᵀA`; `G·Q_R` scaled by s_R along columns gives L's.
+   */
+  private matrixFactorUpdates(b: KLBlock): boolean {
+    const k = this.kernels;
+    const beta = this.factorBeta;
+    const shapes = [modeShape(b.dims, 0), modeShape(b.dims, 1)];
+    const [left, right] = b.sides;
+    modeProduct(k, b.g, shapes[0], b.bases[0], false, b.x);
+    modeProduct(k, b.x, shapes[1], b.bases[1], false, b.h);
+    modeScale(k, b.x, shapes[0], b.sOld[0]);
+    modeStatistics(k, b.x, shapes[1], 1, 0, right.incrementBuffer());
+    let ok = right.accumulate(k, beta, ((1 - beta) * b.dims[1]) / b.numel);
+    modeProduct(k, b.g, shapes[1], b.bases[1], false, b.x);
+    modeScale(k, b.x, shapes[1], b.sOld[1]);
+    modeStatistics(k, b.x, shapes[0], 1, 0, left.incrementBuffer());
+    ok = left.accumulate(k, beta, ((1 - beta) * b.dims[0]) / b.numel) && ok;
     return ok;
   }
 
