@@ -289,7 +289,7 @@ async function methodCases(): Promise<{ label: string; create: () => Optimizer }
   for (const m of methods) {
     for (const precision of supportedPrecisions(m, makeParams(5))) {
       cases.push({
-        label: `${m.className} ${precision}`,
+        label: `${m.label} ${precision}`,
         create: () => m.create(makeParams(5), { precision }),
       });
     }

@@ -5,9 +5,15 @@
 export { decodeTfjsConfig, encodeTfjsConfig } from './config-codec.ts';
 export {
   adamw,
+  klShampoo,
+  klSoap,
   ShampooTsAdamW,
+  ShampooTsKLShampoo,
+  ShampooTsKLSOAP,
   type ShampooTsOptimizerClass,
+  ShampooTsShampoo,
   ShampooTsSOAP,
+  shampoo,
   soap,
   TFJS_OPTIMIZER_CLASSES,
 } from './methods.ts';

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { decodeCheckpoint } from '../checkpoint/decode.ts';
 import { encodeCheckpoint } from '../checkpoint/encode.ts';
+import { configDifferences } from '../checkpoint/load.ts';
 import { CheckpointError, ShapeError, StateDictError } from '../errors.ts';
 import type { Optimizer, Param, StateDict } from '../optimizers/optimizer.ts';
 import { decodeTfjsConfig, encodeTfjsConfig } from './config-codec.ts';
@@ -8,6 +9,8 @@ import { packBytes, unpackBytes } from './weight-codec.ts';
 
 /** Name of the optimizer weight that carries the checkpoint (tfjs' own iteration counter is 'iter'). */
 export const CHECKPOINT_WEIGHT_NAME = 'shampoo_ts/checkpoint';
+
+const SCALAR_PARAM = (): Param => ({ data: new Float32Array(1), shape: [1] });
 
 /** tfjs' `NamedTensor` (not exported from the package root). */
 export interface NamedTensor {
@@ -40,27 +43,42 @@ export abstract class ShampooTsOptimizer<C extends object = Record<string, unkno
 
   constructor(config: C = {} as C) {
     super();
-    // Build a throwaway core on one scalar parameter, so an invalid config throws here, not mid-`fit`, and
-    // the resolved config (defaults filled in) is what `getConfig` and the checkpoints carry.
-    const probe = this.createCore([{ data: new Float32Array(1), shape: [1] }], {
-      ...(config as Record<string, unknown>),
-    });
-    this.coreConfig = structuredClone({ ...probe.config });
+    const given = structuredClone({ ...(config as Record<string, unknown>) });
+    // A throwaway core on one scalar parameter: an invalid config throws here, not in the middle of `fit`.
+    const probe = this.createCore([SCALAR_PARAM()], structuredClone(given));
     this.method = probe.method;
+    this.resolved = structuredClone({ ...probe.config });
+    // `getConfig` (hence model.json) carries the resolved config, defaults included, when the core accepts
+    // it back unchanged; otherwise (a method whose resolved form is not an input form) the given config.
+    this.coreConfig = this.resolvesToItself(this.resolved) ? this.resolved : given;
   }
 
   /** The core method, e.g. 'soap'. */
   readonly method: string;
+  /** The core's resolved configuration (as in its state dicts and checkpoints). */
+  private readonly resolved: Record<string, unknown>;
+  /** Config differences found by the last `setWeights` between the saved state and this optimizer. */
+  restoredConfigDifferences: string[] = [];
 
   /** Creates the core optimizer (one of shampoo-ts' methods) for `params`. */
   protected abstract createCore(params: Param[], config: Record<string, unknown>): Optimizer;
 
-  /** The resolved core configuration. */
+  /** The configuration the core optimizer is created with (as `getConfig` reports it, undecoded). */
   get config(): Readonly<Record<string, unknown>> {
     return this.coreConfig;
   }
 
-  /** The core optimizer, or null before the first step. Read-only use: its params are copies of the variables. */
+  /** True when a core created with `resolved` resolves it to itself. */
+  private resolvesToItself(resolved: Record<string, unknown>): boolean {
+    try {
+      const again = this.createCore([SCALAR_PARAM()], structuredClone(resolved)).config;
+      return configDifferences(again, resolved).length === 0;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The core optimizer, or null before the first step. Its params are copies of the variables' values. */
   get coreOptimizer(): Optimizer | null {
     return this.core;
   }
@@ -161,9 +179,11 @@ export abstract class ShampooTsOptimizer<C extends object = Record<string, unkno
   }
 
   /**
-   * Restores what `getWeights` returned: the iteration count, and the core state with the configuration it
-   * was saved with. Everything is verified before anything changes; a state for another method or other
-   * shapes throws a `CheckpointError`. Without a checkpoint weight the optimizer starts afresh.
+   * Restores what `getWeights` returned: the iteration count and the core state. As with every tfjs
+   * optimizer, the configuration stays this optimizer's own (`restoredConfigDifferences` lists where the
+   * saved one differed); a difference that changes the state's layout is rejected. Everything is verified
+   * before anything changes: a state for another method or other shapes throws a `CheckpointError`. Without
+   * a checkpoint weight the optimizer starts afresh.
    */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     const iter = weightValues.find((w) => w.name === 'iter');
@@ -188,15 +208,10 @@ export abstract class ShampooTsOptimizer<C extends object = Record<string, unkno
           `saved optimizer state is for method '${state.method}', this optimizer is '${this.method}'`,
         );
       }
-      try {
-        this.createCore([{ data: new Float32Array(1), shape: [1] }], structuredClone(state.config));
-      } catch (e) {
-        throw new CheckpointError('mismatch', `saved config is not accepted: ${(e as Error).message}`);
-      }
       if (this.core) {
         core = this.createCore(
           this.core.params.map((p) => ({ ...p, data: p.data.slice(), shape: [...p.shape] })),
-          structuredClone(state.config),
+          structuredClone(this.coreConfig),
         );
         this.restoreInto(core, state);
       }
@@ -204,7 +219,7 @@ export abstract class ShampooTsOptimizer<C extends object = Record<string, unkno
     const iterations = iter ? (await iter.tensor.data())[0] : 0;
     // Verified; now commit.
     this.iterations_ = iterations;
-    if (state) this.coreConfig = structuredClone(state.config);
+    this.restoredConfigDifferences = state ? configDifferences(state.config, this.resolved) : [];
     this.core = core;
     this.pending = core ? null : state;
   }

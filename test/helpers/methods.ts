@@ -3,6 +3,8 @@ import type { Optimizer, Param } from '../../src/optimizers/optimizer.ts';
 
 /** An optimizer method as the generic tests (checkpoints, tfjs adapter) see it. */
 export interface MethodCase {
+  /** Distinguishes several cases of one class (e.g. Shampoo's variants). */
+  label: string;
   /** Module under src/optimizers and its exported class. */
   file: string;
   className: string;
@@ -14,15 +16,38 @@ export interface MethodCase {
 type OptimizerClass = new (params: readonly Param[], config?: Record<string, unknown>) => Optimizer;
 
 const CANDIDATES: Omit<MethodCase, 'create'>[] = [
-  { file: 'adamw.ts', className: 'AdamW', config: { lr: 1e-2 } },
-  { file: 'soap.ts', className: 'SOAP', config: { lr: 1e-2, preconditionFrequency: 2 } },
+  { label: 'AdamW', file: 'adamw.ts', className: 'AdamW', config: { lr: 1e-2 } },
+  { label: 'SOAP', file: 'soap.ts', className: 'SOAP', config: { lr: 1e-2, preconditionFrequency: 2 } },
   {
+    label: 'Shampoo',
     file: 'shampoo.ts',
     className: 'Shampoo',
-    config: { lr: 1e-2, preconditionFrequency: 2, startPreconditioningStep: 2 },
+    // Adam grafting bounds the step; without it, ε = 1e-12 on a factor of rank 2 makes early steps huge.
+    config: {
+      lr: 1e-2,
+      preconditionFrequency: 2,
+      startPreconditioningStep: 2,
+      graftingConfig: { type: 'adam', beta2: 0.999, epsilon: 1e-8 },
+    },
   },
-  { file: 'kl-shampoo.ts', className: 'KLShampoo', config: { lr: 1e-2, preconditionFrequency: 2 } },
-  { file: 'kl-soap.ts', className: 'KLSOAP', config: { lr: 1e-2, preconditionFrequency: 2 } },
+  {
+    label: 'Shampoo lowbit',
+    file: 'shampoo.ts',
+    className: 'Shampoo',
+    config: { variant: 'lowbit', lr: 1e-2, startPrecStep: 2, statComputeSteps: 2, precComputeSteps: 2 },
+  },
+  {
+    label: 'KLShampoo',
+    file: 'kl-shampoo.ts',
+    className: 'KLShampoo',
+    config: { lr: 1e-2, preconditionFrequency: 2 },
+  },
+  {
+    label: 'KLSOAP',
+    file: 'kl-soap.ts',
+    className: 'KLSOAP',
+    config: { lr: 1e-2, preconditionFrequency: 2 },
+  },
 ];
 
 export const PRECISIONS = ['fp32', 'bf16', '4bit'] as const;
