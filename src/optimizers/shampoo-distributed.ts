@@ -194,6 +194,10 @@ export class DistributedShampoo implements ShampooVariant {
     this.vectors = new Float32Array(maxDim * maxDim);
   }
 
+  consecutiveFailures(): number {
+    return this.failures.max();
+  }
+
   step(grads: readonly Float32Array[], t: number): void {
     const cfg = this.cfg;
     const s = cfg.startPreconditioningStep;

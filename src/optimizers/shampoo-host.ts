@@ -26,6 +26,8 @@ export interface ShampooHost {
 /** One variant's update rule over all parameters. `t` is the 1-based index of this step. */
 export interface ShampooVariant {
   step(grads: readonly Float32Array[], t: number): void;
+  /** The largest consecutive-failure count over all blocks. */
+  consecutiveFailures(): number;
 }
 
 /** A state buffer initialized to the n×n identity. */
@@ -65,8 +67,10 @@ export class FailureCounters {
     return this.buffers[param].view();
   }
 
-  count(param: number, block: number): number {
-    return this.buffers[param] ? this.view(param)[block] : 0;
+  max(): number {
+    let m = 0;
+    for (const b of this.buffers) if (b) for (const c of b.view()) m = Math.max(m, c);
+    return m;
   }
 
   anyAtRisk(): boolean {

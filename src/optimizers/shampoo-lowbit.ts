@@ -145,6 +145,10 @@ export class LowbitShampoo implements ShampooVariant {
     this.candidate = arena.f32(maxDim * maxDim);
   }
 
+  consecutiveFailures(): number {
+    return this.failures.max();
+  }
+
   step(grads: readonly Float32Array[], t: number): void {
     const cfg = this.cfg;
     const stats = t % cfg.statComputeSteps === 0;

@@ -1,4 +1,5 @@
 import type { ArenaBuffer, DType, Kernels } from '../kernels/index.ts';
+import { oversizedGradient } from './gradient-magnitude.ts';
 import { Optimizer, type Param, type StateKind } from './optimizer.ts';
 import {
   type ResolvedDistributedConfig,
@@ -55,6 +56,16 @@ export class Shampoo extends Optimizer {
   /** The resolved configuration (defaults filled in), as saved in `stateDict().config`. */
   get config(): Readonly<ResolvedShampooConfig> {
     return this.resolved;
+  }
+
+  /** The largest consecutive-failure count over all blocks (0 when every last refresh succeeded). */
+  get consecutiveFailures(): number {
+    return this.variant.consecutiveFailures();
+  }
+
+  /** Gradients whose statistics would overflow float32 are refused like non-finite ones (state unchanged). */
+  protected override rejectGradients(grads: readonly Float32Array[]): string | null {
+    return oversizedGradient(grads);
   }
 
   protected applyStep(grads: readonly Float32Array[]): void {

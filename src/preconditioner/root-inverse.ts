@@ -22,9 +22,12 @@ export interface FactorRegularization {
   traceScalingExponent: number | null;
 }
 
+const F32_MAX = 3.4028234663852886e38;
+
 /**
  * The matrix an amortized computation decomposes: `F / bc2`, optionally trace-scaled, plus `εI` when
- * perturbing before the computation, written to `out` (float64, n×n). Returns false if it is not finite.
+ * perturbing before the computation, written to `out` (float64, n×n). Returns false if it is not finite —
+ * in float32, as the reference forms `F / bc2` in the factor's dtype: an entry that overflows float32 counts.
  */
 export function regularizedFactor(
   f: Float32Array,
@@ -33,14 +36,12 @@ export function regularizedFactor(
   reg: FactorRegularization,
   out: Float64Array,
 ): boolean {
-  let probe = 0;
   let trace = 0;
   for (let i = 0; i < n * n; i++) {
     const v = f[i] / biasCorrection;
+    if (!(Math.abs(v) <= F32_MAX)) return false;
     out[i] = v;
-    probe += v * 0;
   }
-  if (probe !== 0) return false;
   if (reg.traceScalingExponent !== null) {
     for (let i = 0; i < n; i++) trace += out[i * n + i];
     const scale = Math.max(trace, reg.epsilon) ** -reg.traceScalingExponent;
