@@ -14,13 +14,14 @@ import { SOAP } from '../src/optimizers/soap.ts';
 import { Rng } from './helpers/rng.ts';
 
 // Large enough that the KL methods' default clamp on the inverse-sqrt estimates (10 for dims ≤ 10) does not bind.
+// Large enough that the KL methods' default clamp on the inverse-sqrt estimates (10 for dims ≤ 10) does not bind.
 const SCALE = 10;
 const M = 12;
 const N = 10;
 const STEPS = 150;
 const LRS = [1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1, 3];
 
-/** Q·Diag(λ)·Qᵀ with Q a random orthogonal matrix and λ log-spaced from 1 down to `smallest`. */
+/** Q·Diag(λ)·Qᵀ with Q a random orthogonal matrix and λ log-spaced from SCALE down to SCALE·`smallest`. */
 function covariance(d: number, smallest: number, rng: Rng): Float64Array {
   const q = qr(
     Float64Array.from({ length: d * d }, () => rng.normal()),
