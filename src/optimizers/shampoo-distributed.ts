@@ -332,7 +332,14 @@ export class DistributedShampoo implements ShampooVariant {
         // Q·Diag(λ^(−e))·Qᵀ applied as three mode operations (Qᵀ, scale, Q).
         const tmp = x === b.ping ? b.pong : b.ping;
         modeProduct(k, x, f.shape, f.vectors!, false, tmp);
-        stabilizedInversePower(f.values!.view(), f.dim, this.reg, f.exponent, this.powScratch.view());
+        stabilizedInversePower(
+          f.values!.view(),
+          f.dim,
+          this.reg,
+          f.exponent,
+          this.powScratch.view(),
+          this.a64,
+        );
         modeScale(k, tmp, f.shape, this.powScratch);
         const out = tmp === b.ping ? b.pong : b.ping;
         modeProduct(k, tmp, f.shape, f.vectors!, true, out);

@@ -138,7 +138,6 @@ export class LowbitShampoo implements ShampooVariant {
     this.scratch = {
       a: arena.f32(maxDim * maxDim),
       w: arena.f32(maxDim * maxDim),
-      y: arena.f32(maxDim * maxDim),
       r: arena.f32(maxDim * maxDim),
       s: arena.f32(maxDim),
     };

@@ -1,5 +1,10 @@
 import type { F32Buffer, Kernels } from '../kernels/index.ts';
-import { qr } from '../linalg/index.ts';
+import {
+  bjorck,
+  inverseRootEigenvalues,
+  orthogonalIterationStep,
+  rayleighQuotients,
+} from '../linalg/index.ts';
 import type { RefreshStatus } from './refresh-status.ts';
 
 /**
@@ -16,33 +21,14 @@ import type { RefreshStatus } from './refresh-status.ts';
  */
 
 /**
- * Scratch for factors of order ≤ capacity: capacity² matrices `a`, `w`, `y`, the rectified copy `r` (used
- * only when rectifying), and one capacity-vector `s`.
+ * Scratch for factors of order ≤ capacity: capacity² matrices `a`, `w`, the rectified copy `r` (used only when
+ * rectifying), and one capacity-vector `s`.
  */
 export interface EigenFactorScratch {
   a: F32Buffer;
   w: F32Buffer;
-  y: F32Buffer;
   r: F32Buffer;
   s: F32Buffer;
-}
-
-/** In place, `iterations` times: `Vt ← 1.5·Vt − 0.5·(Vt·Vtᵀ)·Vt`. `t` and `u` are n×n scratch. */
-export function bjorck(
-  kernels: Kernels,
-  vt: F32Buffer,
-  n: number,
-  iterations: number,
-  t: F32Buffer,
-  u: F32Buffer,
-): void {
-  for (let it = 0; it < iterations; it++) {
-    kernels.syrk(false, n, n, 1, vt, 0, t);
-    kernels.gemm(false, false, n, n, n, 1, t, vt, 0, u);
-    const v = vt.view();
-    const w = u.view();
-    for (let i = 0; i < n * n; i++) v[i] = 1.5 * v[i] - 0.5 * w[i];
-  }
 }
 
 /** `a = Vtᵀ·Diag(s)·Vt` (n×n), using `w` as scratch. */
@@ -59,19 +45,10 @@ export function reconstructFactor(
   kernels.gemm(true, false, n, n, n, 1, vt, w, 0, a);
 }
 
-/** The eigenvectors to compute with: the stored ones, or a rectified copy in `into` when iterations > 0. */
-function rectified(
-  kernels: Kernels,
-  vt: F32Buffer,
-  n: number,
-  iterations: number,
-  into: F32Buffer,
-  t: F32Buffer,
-  u: F32Buffer,
-): F32Buffer {
+/** The eigenvectors to compute with: the stored ones, or a Björck-rectified copy in `into` when iterations > 0. */
+function rectified(vt: F32Buffer, n: number, iterations: number, into: F32Buffer): F32Buffer {
   if (iterations === 0) return vt;
-  into.view().set(vt.view().subarray(0, n * n));
-  bjorck(kernels, into, n, iterations, t, u);
+  into.view().set(bjorck(vt.view().subarray(0, n * n), n, n, iterations));
   return into;
 }
 
@@ -98,32 +75,31 @@ export function updateEigenFactor(
   scratch: EigenFactorScratch,
 ): RefreshStatus {
   const nn = n * n;
-  const { a, w, y } = scratch;
-  const basis = rectified(kernels, vt, n, rectifyIterations, scratch.r, a, w);
+  const { a, w } = scratch;
+  const basis = rectified(vt, n, rectifyIterations, scratch.r);
   reconstructFactor(kernels, basis, s, n, w, a);
   if (side === 'left') kernels.syrk(false, rows, cols, weight, g, beta, a);
   else kernels.syrk(true, cols, rows, weight, g, beta, a);
   if (!kernels.allFinite(a.slice(0, nn))) return 'non-finite-input';
-  // Y = A·V_old with V_old = basisᵀ; then V = qr(Y).Q.
-  kernels.gemm(false, true, n, n, n, 1, a, basis, 0, y);
+  // One warm-started power step from V_old = basisᵀ (columns are the eigenvector estimates), then the
+  // Rayleigh quotients of the new basis, both float64.
+  const A = a.view().subarray(0, nn);
+  const b = basis.view();
+  const vOld = new Float64Array(nn);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) vOld[j * n + i] = b[i * n + j];
   let v: Float64Array;
+  let rayleigh: Float64Array;
   try {
-    v = qr(y.view().subarray(0, nn), n, n, 'lapack');
+    v = orthogonalIterationStep(A, vOld, n, n, 'lapack');
+    rayleigh = rayleighQuotients(A, v, n);
   } catch {
     return 'solver-failed';
   }
-  // w ← Vᵀ (the stored layout: rows are eigenvectors).
+  // Stored layout: rows are eigenvectors (Vt = Vᵀ).
   const wt = w.view();
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) wt[j * n + i] = v[i * n + j];
-  // Rayleigh quotients S_j = (Vᵀ·A·V)_jj = Σ_i V_ij·(A·V)_ij, accumulated in float64.
-  kernels.gemm(false, true, n, n, n, 1, a, w, 0, y);
-  const av = y.view();
   const sNew = scratch.s.view();
-  for (let j = 0; j < n; j++) {
-    let acc = 0;
-    for (let i = 0; i < n; i++) acc += wt[j * n + i] * av[i * n + j];
-    sNew[j] = acc;
-  }
+  sNew.set(rayleigh);
   if (!kernels.allFinite(w.slice(0, nn)) || !kernels.allFinite(scratch.s.slice(0, n)))
     return 'non-finite-output';
   vt.view().set(wt.subarray(0, nn));
@@ -146,17 +122,24 @@ export function eigenFactorRoot(
   scratch: EigenFactorScratch,
   out: F32Buffer,
 ): RefreshStatus {
-  const { a, w } = scratch;
-  const basis = rectified(kernels, vt, n, rectifyIterations, scratch.r, a, w);
-  const sv = s.view();
-  let max = Number.NEGATIVE_INFINITY;
-  for (let i = 0; i < n; i++) max = Math.max(max, sv[i]);
-  if (!Number.isFinite(max)) return 'non-finite-input';
-  const rho = Math.max(matrixEps * max, 1.1754943508222875e-38);
-  const inv = scratch.s.view();
-  for (let i = 0; i < n; i++) inv[i] = 1 / (sv[i] + rho) ** exponent;
+  const { w } = scratch;
+  const basis = rectified(vt, n, rectifyIterations, scratch.r);
+  let mu: Float64Array;
+  try {
+    mu = inverseRootEigenvalues(s.view().subarray(0, n), 1 / exponent, {
+      kind: 'relative',
+      epsilon: matrixEps,
+      minRidge: SMALLEST_NORMAL_F32,
+    });
+  } catch {
+    return 'non-finite-input';
+  }
+  scratch.s.view().set(mu);
   w.view().set(basis.view().subarray(0, n * n));
   kernels.scaleRows(w, n, n, scratch.s);
   kernels.gemm(true, false, n, n, n, 1, basis, w, 0, out);
   return kernels.allFinite(out) ? 'ok' : 'non-finite-output';
 }
+
+/** Floor of the relative ridge: an all-zero spectrum gives a huge but finite root instead of Infinity. */
+const SMALLEST_NORMAL_F32 = 1.1754943508222875e-38;

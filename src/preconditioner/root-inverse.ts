@@ -1,12 +1,13 @@
 import type { F32Buffer, Kernels } from '../kernels/index.ts';
-import { eigh, qr } from '../linalg/index.ts';
+import { eigh, inverseRootEigenvalues, orthogonalIterationStep, rayleighQuotients } from '../linalg/index.ts';
 import type { RefreshStatus } from './refresh-status.ts';
 
 /**
  * Distributed Shampoo's amortized computations on one Kronecker factor, with its exact ε semantics
  * (`matrix_inverse_root` with `EigenConfig` and `PerturbationConfig`, and the QR algorithm of
- * `QREigendecompositionConfig`). The dense decompositions run in float64; products with the f32 state use the
- * kernels, as the reference does its reconstruction in the factor's dtype.
+ * `QREigendecompositionConfig`). Decompositions, the eigenvalue regularization (`inverseRootEigenvalues` with
+ * the 'absolute' ridge) and the QR steps come from src/linalg in float64; the root's reconstruction
+ * `Q·Diag(s)·Qᵀ` uses the kernels, as the reference reconstructs in the factor's dtype (float32).
  */
 
 /** How the factor is regularized before and after the eigendecomposition. */
@@ -53,7 +54,8 @@ export function regularizedFactor(
 
 /**
  * `stabilize(λ)^(−exponent)` into `out`: the reference's two-step perturbation that makes the spectrum positive
- * (see `FactorRegularization.perturbBeforeComputation`).
+ * (see `FactorRegularization.perturbBeforeComputation`), through linalg's 'absolute' ridge. `work` is float64
+ * scratch of length ≥ n. Throws `NonFiniteError` if a power is not finite.
  */
 export function stabilizedInversePower(
   lambda: ArrayLike<number>,
@@ -61,16 +63,15 @@ export function stabilizedInversePower(
   reg: FactorRegularization,
   exponent: number,
   out: Float32Array,
+  work: Float64Array,
 ): void {
-  let min = Number.POSITIVE_INFINITY;
-  for (let i = 0; i < n; i++) min = Math.min(min, lambda[i]);
-  let shift = 0;
-  if (reg.perturbBeforeComputation) {
-    if (min < reg.epsilon) shift = reg.epsilon - min;
-  } else {
-    shift = reg.epsilon - Math.min(min, 0);
-  }
-  for (let i = 0; i < n; i++) out[i] = (lambda[i] + shift) ** -exponent;
+  const mu = inverseRootEigenvalues(
+    lambda.length === n ? lambda : Array.prototype.slice.call(lambda, 0, n),
+    1 / exponent,
+    { kind: 'absolute', epsilon: reg.epsilon, perturbBeforeComputation: reg.perturbBeforeComputation },
+    work.subarray(0, n),
+  );
+  out.set(mu);
 }
 
 /** Scratch for one factor of order ≤ capacity: three n×n f32 matrices and one n-vector. */
@@ -108,7 +109,11 @@ export function eighInverseRoot(
   } catch {
     return 'solver-failed';
   }
-  stabilizedInversePower(values, n, reg, exponent, scratch.s.view());
+  try {
+    stabilizedInversePower(values, n, reg, exponent, scratch.s.view(), a);
+  } catch {
+    return 'non-finite-output';
+  }
   scratch.q.view().set(vectors);
   reconstruct(kernels, n, scratch, out);
   return kernels.allFinite(out) ? 'ok' : 'non-finite-output';
@@ -117,8 +122,8 @@ export function eighInverseRoot(
 /**
  * Eigendecomposition by eigh: eigenvalues ascending into `lambda` (n), eigenvectors (columns) into `vectors`
  * (n×n); both are candidates, valid only when 'ok'. With `tolerance > 0` the decomposition is skipped when the
- * current eigenvectors `q` already nearly diagonalize A (`‖B − Diag(diag B)‖_F ≤ tolerance·‖B‖_F`, B = QᵀAQ):
- * then `diag(B)` and q are returned unchanged (unsorted), as the reference does.
+ * current eigenvectors `q` already nearly diagonalize A (see `nearlyDiagonal`): then their Rayleigh quotients
+ * and q are returned unchanged (unsorted), as the reference does.
  */
 export function eighEigendecomposition(
   a: Float64Array,
@@ -128,17 +133,23 @@ export function eighEigendecomposition(
   lambda: Float32Array,
   vectors: Float32Array,
 ): RefreshStatus {
+  const A = a.subarray(0, n * n);
   if (tolerance > 0) {
-    const B = congruence(a, Float64Array.from(q.subarray(0, n * n)), n);
-    if (nearlyDiagonal(B, n, tolerance)) {
-      for (let i = 0; i < n; i++) lambda[i] = B[i * n + i];
+    let estimates: Float64Array;
+    try {
+      estimates = rayleighQuotients(A, q, n);
+    } catch {
+      return 'solver-failed';
+    }
+    if (nearlyDiagonal(A, estimates, n, tolerance)) {
+      lambda.set(estimates);
       vectors.set(q.subarray(0, n * n));
       return allFinite(lambda, n) ? 'ok' : 'non-finite-output';
     }
   }
   let e: { values: Float64Array; vectors: Float64Array };
   try {
-    e = eigh(a.subarray(0, n * n), n);
+    e = eigh(A, n);
   } catch {
     return 'solver-failed';
   }
@@ -154,10 +165,11 @@ function allFinite(x: ArrayLike<number>, n: number): boolean {
 }
 
 /**
- * The reference's QR algorithm warm-started at the current eigenvector estimate Q: `B = QᵀAQ`, then up to
- * `maxIterations` times (while `‖B − Diag(diag B)‖_F > tolerance·‖B‖_F`): `B = Q_bᵀ·B·Q_b`, `Q ← Q·Q_b` with
- * `Q_b = qr(B).Q`. The eigenvalue estimates `diag(B)` are then sorted ascending (stably) with Q's columns.
- * `q` holds the current estimate on entry; `lambda`/`vectors` receive the candidates (valid only when 'ok').
+ * The reference's QR algorithm warm-started at the current eigenvector estimate Q: up to `maxIterations`
+ * times, while Q does not yet nearly diagonalize A, one orthogonal-iteration step `Q ← qr(A·Q).Q` — the same
+ * as the reference's `B = QᵀAQ; Q ← Q·qr(B).Q` (ALGORITHMS.md P3). The eigenvalue estimates `diag(QᵀAQ)` are
+ * then sorted ascending (stably) with Q's columns. `q` holds the current estimate on entry; `lambda`/`vectors`
+ * receive the candidates (valid only when 'ok').
  */
 export function qrAlgorithmEigendecomposition(
   a: Float64Array,
@@ -168,62 +180,37 @@ export function qrAlgorithmEigendecomposition(
   lambda: Float32Array,
   vectors: Float32Array,
 ): RefreshStatus {
-  const Q = Float64Array.from(q.subarray(0, n * n));
-  let B = congruence(a, Q, n);
-  for (let it = 0; it < maxIterations && !nearlyDiagonal(B, n, tolerance); it++) {
-    let Qb: Float64Array;
-    try {
-      Qb = qr(B, n, n, 'lapack');
-    } catch {
-      return 'solver-failed';
+  const A = a.subarray(0, n * n);
+  let Q: Float64Array = Float64Array.from(q.subarray(0, n * n));
+  let estimates: Float64Array;
+  try {
+    estimates = rayleighQuotients(A, Q, n);
+    for (let it = 0; it < maxIterations && !nearlyDiagonal(A, estimates, n, tolerance); it++) {
+      Q = orthogonalIterationStep(A, Q, n, n, 'lapack');
+      estimates = rayleighQuotients(A, Q, n);
     }
-    B = congruence(B, Qb, n);
-    const next = new Float64Array(n * n);
-    for (let i = 0; i < n; i++) {
-      for (let k = 0; k < n; k++) {
-        const qik = Q[i * n + k];
-        if (qik === 0) continue;
-        for (let j = 0; j < n; j++) next[i * n + j] += qik * Qb[k * n + j];
-      }
-    }
-    Q.set(next);
+  } catch {
+    return 'solver-failed';
   }
-  const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => B[x * n + x] - B[y * n + y]);
+  const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => estimates[x] - estimates[y]);
   order.forEach((src, dst) => {
-    lambda[dst] = B[src * n + src];
+    lambda[dst] = estimates[src];
     for (let i = 0; i < n; i++) vectors[i * n + dst] = Q[i * n + src];
   });
   return allFinite(lambda, n) && allFinite(vectors, n * n) ? 'ok' : 'non-finite-output';
 }
 
-/** `Xᵀ·A·X` for n×n row-major matrices, float64. */
-function congruence(a: ArrayLike<number>, x: Float64Array, n: number): Float64Array {
-  const ax = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    for (let k = 0; k < n; k++) {
-      const aik = a[i * n + k];
-      if (aik === 0) continue;
-      for (let j = 0; j < n; j++) ax[i * n + j] += aik * x[k * n + j];
-    }
-  }
-  const out = new Float64Array(n * n);
-  for (let k = 0; k < n; k++) {
-    for (let i = 0; i < n; i++) {
-      const xki = x[k * n + i];
-      if (xki === 0) continue;
-      for (let j = 0; j < n; j++) out[i * n + j] += xki * ax[k * n + j];
-    }
-  }
-  return out;
-}
-
-/** The reference's convergence test: `‖B − Diag(diag B)‖_F ≤ tolerance·‖B‖_F`. */
-function nearlyDiagonal(b: Float64Array, n: number, tolerance: number): boolean {
+/**
+ * The reference's convergence test `‖B − Diag(diag B)‖_F ≤ tolerance·‖B‖_F` for `B = QᵀAQ`, evaluated as it
+ * does, from `‖B‖_F² − ‖diag B‖²` — with `‖B‖_F = ‖A‖_F` for orthogonal Q, so only the Rayleigh quotients
+ * (diag B) are needed.
+ */
+function nearlyDiagonal(a: Float64Array, diag: Float64Array, n: number, tolerance: number): boolean {
   let total = 0;
-  let diag = 0;
-  for (let i = 0; i < n * n; i++) total += b[i] * b[i];
-  for (let i = 0; i < n; i++) diag += b[i * n + i] ** 2;
-  return Math.sqrt(Math.max(total - diag, 0)) <= tolerance * Math.sqrt(total);
+  let d = 0;
+  for (let i = 0; i < n * n; i++) total += a[i] * a[i];
+  for (let i = 0; i < n; i++) d += diag[i] * diag[i];
+  return Math.sqrt(Math.max(total - d, 0)) <= tolerance * Math.sqrt(total);
 }
 
 /** Copies a candidate into state only after success: the failure policy keeps the previous value otherwise. */
