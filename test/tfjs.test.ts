@@ -4,19 +4,19 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { encodeCheckpoint } from '../src/checkpoint/encode.ts';
 import { CheckpointError, ShapeError } from '../src/errors.ts';
-import type { Optimizer } from '../src/optimizers/optimizer.ts';
+import type { Optimizer, Param } from '../src/optimizers/optimizer.ts';
 import {
   CHECKPOINT_WEIGHT_NAME,
   decodeTfjsConfig,
   encodeTfjsConfig,
   type NamedTensor,
   packBytes,
-  type ShampooTsOptimizer,
+  ShampooTsOptimizer as ShampooTsOptimizerBase,
   type ShampooTsOptimizerClass,
   TFJS_OPTIMIZER_CLASSES,
   unpackBytes,
 } from '../src/tfjs/index.ts';
-import { availableMethods, type MethodCase } from './helpers/methods.ts';
+import { availableMethods, type MethodCase, supportedPrecisions } from './helpers/methods.ts';
 import { BACKENDS, useBackend } from './helpers/tfjs-backends.ts';
 import { ToyOptimizer } from './helpers/toy-optimizer.ts';
 import { makeParams, rng, sameBits, train } from './helpers/training.ts';
@@ -28,12 +28,18 @@ interface Case {
   core: MethodCase;
 }
 
+/** Every method (and Shampoo variant) × every precision it implements, with its adapter class. */
 async function cases(): Promise<Case[]> {
   const methods = await availableMethods();
-  return methods.map((m) => {
+  return methods.flatMap((m) => {
     const cls = TFJS_OPTIMIZER_CLASSES.find((c) => c.className === `ShampooTs${m.className}`);
     if (!cls) throw new Error(`no tfjs adapter class for ${m.className}`);
-    return { label: m.label, cls, config: m.config, core: m };
+    return supportedPrecisions(m, makeParams(1)).map((precision) => ({
+      label: `${m.label} ${precision}`,
+      cls,
+      config: { ...m.config, precision },
+      core: m,
+    }));
   });
 }
 
@@ -66,7 +72,7 @@ class MemoryStore {
 
 const weightsOf = (model: tfl.LayersModel) => model.getWeights().map((w) => w.dataSync() as Float32Array);
 const coreOf = (opt: tf.Optimizer): Optimizer => {
-  const core = (opt as ShampooTsOptimizer).coreOptimizer;
+  const core = (opt as ShampooTsOptimizerBase).coreOptimizer;
   assert.ok(core, 'the core optimizer exists after a step');
   return core;
 };
@@ -86,6 +92,75 @@ function data(seed: number, n = 16) {
   const y = Float32Array.from({ length: n * 2 }, (_, i) => Math.sin(x[Math.floor(i / 2) * 3] * 2 + (i % 2)));
   return { x: tf.tensor2d(x, [n, 3]), y: tf.tensor2d(y, [n, 2]) };
 }
+
+/**
+ * Trains a small model with `fit` (asserting no tensor leaks), saves it with its optimizer through a
+ * JSON-faithful memory handler, reloads it, and checks that both continue bit-identically.
+ */
+async function fitSaveLoadContinue(
+  cls: ShampooTsOptimizerClass,
+  config: Record<string, unknown>,
+  expectDescent = true,
+): Promise<void> {
+  const { x, y } = data(2);
+  const model = tinyModel();
+  model.compile({ optimizer: new cls(config), loss: 'meanSquaredError' });
+  const first = await model.fit(x, y, { epochs: 1, batchSize: 4, shuffle: false, verbose: 0 });
+  const before = tf.memory().numTensors;
+  const h = await model.fit(x, y, { epochs: 6, batchSize: 4, shuffle: false, verbose: 0 });
+  assert.equal(tf.memory().numTensors, before, 'fit leaks no tensors');
+  const losses = h.history.loss as number[];
+  if (expectDescent) {
+    assert.ok(
+      losses[5] < (first.history.loss[0] as number),
+      `loss falls: ${first.history.loss[0]} → ${losses[5]}`,
+    );
+  }
+
+  const store = new MemoryStore();
+  await model.save(store.saver, { includeOptimizer: true });
+  const specs = store.artifacts?.weightSpecs
+    ?.filter((s) => s.group === 'optimizer')
+    .map((s) => [s.name, s.dtype]);
+  assert.deepEqual(specs, [
+    ['iter', 'int32'],
+    [CHECKPOINT_WEIGHT_NAME, 'int32'],
+  ]);
+  const restored = await tfl.loadLayersModel(store.loader());
+  assert.equal(restored.optimizer.getClassName(), cls.className);
+  assert.deepEqual(restored.optimizer.getConfig(), model.optimizer.getConfig());
+  assert.equal(restored.optimizer.iterations, model.optimizer.iterations);
+  // Variable names differ (tfjs adds suffixes); parameters are matched by position.
+  assert.notDeepEqual(
+    restored.trainableWeights.map((v) => v.name),
+    model.trainableWeights.map((v) => v.name),
+  );
+
+  await model.fit(x, y, { epochs: 3, batchSize: 4, shuffle: false, verbose: 0 });
+  await restored.fit(x, y, { epochs: 3, batchSize: 4, shuffle: false, verbose: 0 });
+  const a = weightsOf(model);
+  const b = weightsOf(restored);
+  a.forEach((wa, i) => {
+    assert.ok(sameBits(wa, b[i]), `weight ${i} identical after continuing`);
+  });
+  assert.deepEqual(encodeCheckpoint(coreOf(restored.optimizer)), encodeCheckpoint(coreOf(model.optimizer)));
+  assert.equal(restored.optimizer.iterations, model.optimizer.iterations);
+
+  model.optimizer.dispose();
+  restored.optimizer.dispose();
+  model.dispose();
+  restored.dispose();
+  tf.dispose([x, y]);
+}
+
+/** The all-dtype test optimizer as a registered tfjs optimizer. */
+class ShampooTsToy extends ShampooTsOptimizerBase {
+  static readonly className = 'ShampooTsToy';
+  protected createCore(params: Param[], config: Record<string, unknown>): Optimizer {
+    return new ToyOptimizer(params, config);
+  }
+}
+tf.serialization.registerClass(ShampooTsToy);
 
 describe('tfjs adapter: codecs and registration', () => {
   test('every core method has a registered adapter class', async () => {
@@ -148,7 +223,7 @@ for (const backend of BACKENDS) {
         const loss = (wt: tf.Tensor, bt: tf.Tensor) =>
           tf.losses.meanSquaredError(y, tf.add(tf.matMul(x, wt), bt));
         const opt = new c.cls(c.config);
-        const oracle = c.core.create(makeParams(3, [[3, 2], [2]]));
+        const oracle = c.core.create(makeParams(3, [[3, 2], [2]]), c.config);
         const before = tf.memory().numTensors;
         for (let s = 0; s < 8; s++) {
           // The oracle: gradients from tfjs on plain tensors of the oracle's own parameters, then a core step.
@@ -174,58 +249,14 @@ for (const backend of BACKENDS) {
 
       test(`${c.label}: model.fit trains without leaks; save/load with the optimizer continues exactly`, async () => {
         await useBackend(backend);
-        const { x, y } = data(2);
-        const model = tinyModel();
-        model.compile({ optimizer: new c.cls(c.config), loss: 'meanSquaredError' });
-        const first = await model.fit(x, y, { epochs: 1, batchSize: 4, shuffle: false, verbose: 0 });
-        const before = tf.memory().numTensors;
-        const h = await model.fit(x, y, { epochs: 6, batchSize: 4, shuffle: false, verbose: 0 });
-        assert.equal(tf.memory().numTensors, before, 'fit leaks no tensors');
-        const losses = h.history.loss as number[];
-        assert.ok(
-          losses[5] < (first.history.loss[0] as number),
-          `loss falls: ${first.history.loss[0]} → ${losses[5]}`,
-        );
-
-        const store = new MemoryStore();
-        await model.save(store.saver, { includeOptimizer: true });
-        const specs = store.artifacts?.weightSpecs
-          ?.filter((s) => s.group === 'optimizer')
-          .map((s) => [s.name, s.dtype]);
-        assert.deepEqual(specs, [
-          ['iter', 'int32'],
-          [CHECKPOINT_WEIGHT_NAME, 'int32'],
-        ]);
-        const restored = await tfl.loadLayersModel(store.loader());
-        assert.equal(restored.optimizer.getClassName(), c.cls.className);
-        assert.deepEqual(restored.optimizer.getConfig(), model.optimizer.getConfig());
-        assert.equal(restored.optimizer.iterations, model.optimizer.iterations);
-        // Variable names differ (tfjs adds suffixes); parameters are matched by position.
-        assert.notDeepEqual(
-          restored.trainableWeights.map((v) => v.name),
-          model.trainableWeights.map((v) => v.name),
-        );
-
-        await model.fit(x, y, { epochs: 3, batchSize: 4, shuffle: false, verbose: 0 });
-        await restored.fit(x, y, { epochs: 3, batchSize: 4, shuffle: false, verbose: 0 });
-        const a = weightsOf(model);
-        const b = weightsOf(restored);
-        a.forEach((wa, i) => {
-          assert.ok(sameBits(wa, b[i]), `weight ${i} identical after continuing`);
-        });
-        assert.deepEqual(
-          encodeCheckpoint(coreOf(restored.optimizer)),
-          encodeCheckpoint(coreOf(model.optimizer)),
-        );
-        assert.equal(restored.optimizer.iterations, model.optimizer.iterations);
-
-        model.optimizer.dispose();
-        restored.optimizer.dispose();
-        model.dispose();
-        restored.dispose();
-        tf.dispose([x, y]);
+        await fitSaveLoadContinue(c.cls, c.config);
       });
     }
+
+    test('state of every dtype (f32, f64, u8, u16, i32) survives model.save and loadLayersModel', async () => {
+      await useBackend(backend);
+      await fitSaveLoadContinue(ShampooTsToy, { lr: 0.01 }, false);
+    });
 
     test('getWeights tensors are owned by the optimizer and freed by dispose', async () => {
       await useBackend(backend);
@@ -259,7 +290,7 @@ for (const backend of BACKENDS) {
       assert.equal(coreOf(other).stepCount, 4, 'continued from the restored state');
       // Without a checkpoint weight the optimizer starts afresh.
       await other.setWeights([weights[0]]);
-      assert.equal((other as ShampooTsOptimizer).coreOptimizer, null);
+      assert.equal((other as ShampooTsOptimizerBase).coreOptimizer, null);
       other.dispose();
       opt.dispose();
       assert.equal(tf.memory().numTensors, baseline, 'dispose frees everything');
@@ -315,7 +346,7 @@ for (const backend of BACKENDS) {
       const toy = new ToyOptimizer(makeParams(1, [[3, 2], [2]]));
       train(toy, 0, 2);
       await rejects(withCheckpoint(encodeCheckpoint(toy)), 'mismatch', 'other method');
-      const otherShapes = c.core.create(makeParams(1, [[2, 3], [2]]));
+      const otherShapes = c.core.create(makeParams(1, [[2, 3], [2]]), c.config);
       await rejects(withCheckpoint(encodeCheckpoint(otherShapes)), 'mismatch', 'other shapes');
       await rejects(
         [weights[0], { name: CHECKPOINT_WEIGHT_NAME, tensor: tf.tensor1d([1, 2], 'float32') }],
