@@ -313,7 +313,8 @@ describe('bit-exact continuation after save and load, for every method', async (
       resumed.params.forEach((p, i) => {
         p.data.set(first.params[i].data);
       });
-      loadCheckpointInto(resumed, bytes);
+      const report = loadCheckpointInto(resumed, bytes);
+      assert.deepEqual(report, { stepCount: k, configDifferences: [] }, 'the config survives exactly');
       assert.equal(resumed.stepCount, k);
       train(resumed, k, 2 * k);
 

@@ -130,6 +130,7 @@ async function fitSaveLoadContinue(
   assert.equal(restored.optimizer.getClassName(), cls.className);
   assert.deepEqual(restored.optimizer.getConfig(), model.optimizer.getConfig());
   assert.equal(restored.optimizer.iterations, model.optimizer.iterations);
+  assert.deepEqual((restored.optimizer as ShampooTsOptimizerBase).restoredConfigDifferences, []);
   // Variable names differ (tfjs adds suffixes); parameters are matched by position.
   assert.notDeepEqual(
     restored.trainableWeights.map((v) => v.name),
