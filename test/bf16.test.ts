@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ShapeError } from '../src/errors.ts';
+import { EngineError, ShapeError } from '../src/errors.ts';
 import { Arena } from '../src/kernels/arena.ts';
 import {
   bf16ToF32,
@@ -168,6 +168,9 @@ test('TsCodecs bf16 over arena buffers; short destinations are rejected', () => 
   const st = { counter: 0, key: 9 };
   codecs.bf16EncodeStochastic(x, u, st);
   assert.equal(st.counter, 37);
+  assert.throws(() => codecs.bf16Decode(u, arena.f32(36)), ShapeError);
+  const other = new Arena(new WebAssembly.Memory({ initial: 1 })).f32(37);
+  assert.throws(() => codecs.bf16Encode(other, u), EngineError);
   assert.throws(() => encodeBf16(new Float32Array(4), new Uint16Array(3)), ShapeError);
   assert.throws(() => decodeBf16(new Uint16Array(4), new Float32Array(3)), ShapeError);
 });

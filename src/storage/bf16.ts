@@ -46,21 +46,29 @@ function checkCount(what: string, n: number, dst: number): void {
   if (dst < n) throw new ShapeError(`${what}: destination has ${dst} elements, needs ${n}`);
 }
 
-/** `dst[i] = bf16(src[i])` for every element of src, round to nearest even. */
-export function encodeBf16(src: Float32Array, dst: Uint16Array): void {
-  checkCount('encodeBf16', src.length, dst.length);
-  const bits = u32View(src);
-  for (let i = 0; i < bits.length; i++) {
-    const b = bits[i];
+/** `dst[i] = bf16(bits[at + i])` for i < n, round to nearest even; `bits` holds float32 bit patterns. */
+export function encodeBf16Bits(bits: Uint32Array, at: number, n: number, dst: Uint16Array): void {
+  checkCount('encodeBf16', n, dst.length);
+  for (let i = 0; i < n; i++) {
+    const b = bits[at + i];
     dst[i] = (b & 0x7fffffff) > 0x7f800000 ? 0x7fc0 : (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
   }
 }
 
+/** `bits[at + i] = src[i] << 16` for every element of src (exact decode into float32 bit patterns). */
+export function decodeBf16Bits(src: Uint16Array, bits: Uint32Array, at: number): void {
+  checkCount('decodeBf16', src.length, bits.length - at);
+  for (let i = 0; i < src.length; i++) bits[at + i] = src[i] << 16;
+}
+
+/** `dst[i] = bf16(src[i])` for every element of src, round to nearest even. */
+export function encodeBf16(src: Float32Array, dst: Uint16Array): void {
+  encodeBf16Bits(u32View(src), 0, src.length, dst);
+}
+
 /** `dst[i] = float32(src[i])` for every element of src (exact). */
 export function decodeBf16(src: Uint16Array, dst: Float32Array): void {
-  checkCount('decodeBf16', src.length, dst.length);
-  const bits = u32View(dst);
-  for (let i = 0; i < src.length; i++) bits[i] = src[i] << 16;
+  decodeBf16Bits(src, u32View(dst), 0);
 }
 
 /**
@@ -90,19 +98,29 @@ export function bitsToBf16Stochastic(b: number, r: number): number {
   return ((b + r) >>> 16) & 0xffff;
 }
 
+/** Stochastic rounding of the float32 bit patterns `bits[at + i]`, i < n, into dst; advances `state.counter`. */
+export function encodeBf16BitsStochastic(
+  bits: Uint32Array,
+  at: number,
+  n: number,
+  dst: Uint16Array,
+  state: StochasticRoundingState,
+): void {
+  checkCount('encodeBf16Stochastic', n, dst.length);
+  const counter = state.counter >>> 0;
+  const key = state.key >>> 0;
+  for (let i = 0; i < n; i++) {
+    const r = hash32(((counter + i) ^ key) >>> 0) >>> 16;
+    dst[i] = bitsToBf16Stochastic(bits[at + i], r);
+  }
+  state.counter = (counter + n) >>> 0;
+}
+
 /** `dst[i] = bf16 stochastic rounding of src[i]`; advances `state.counter` by src.length. */
 export function encodeBf16Stochastic(
   src: Float32Array,
   dst: Uint16Array,
   state: StochasticRoundingState,
 ): void {
-  checkCount('encodeBf16Stochastic', src.length, dst.length);
-  const bits = u32View(src);
-  const counter = state.counter >>> 0;
-  const key = state.key >>> 0;
-  for (let i = 0; i < bits.length; i++) {
-    const r = hash32(((counter + i) ^ key) >>> 0) >>> 16;
-    dst[i] = bitsToBf16Stochastic(bits[i], r);
-  }
-  state.counter = (counter + bits.length) >>> 0;
+  encodeBf16BitsStochastic(u32View(src), 0, src.length, dst, state);
 }

@@ -2,10 +2,16 @@
  * The low-precision codecs over arena buffers: what an optimizer calls in its hot path. No allocation per
  * call; the WASM engine runs the same contract on the same `WebAssembly.Memory` as the dense kernels.
  */
+import { EngineError, ShapeError } from '../errors.ts';
 import type { Arena, ArenaBuffer, EngineName, F32Buffer } from '../kernels/index.ts';
-import { decodeBf16, encodeBf16, encodeBf16Stochastic, type StochasticRoundingState } from './bf16.ts';
+import {
+  decodeBf16Bits,
+  encodeBf16Bits,
+  encodeBf16BitsStochastic,
+  type StochasticRoundingState,
+} from './bf16.ts';
 import type { Codebook4Name } from './codebooks.ts';
-import { dequantize4, dequantize4DiagReal, QUANT4_BLOCK, quantize4, quantize4DiagReal } from './quant4.ts';
+import { dequantizeBlocks, QUANT4_BLOCK, quantizeBlocks } from './quant4.ts';
 
 export type U8Buffer = ArenaBuffer<'u8'>;
 export type U16Buffer = ArenaBuffer<'u16'>;
@@ -72,13 +78,36 @@ export interface Codecs {
   bf16Decode(u: U16Buffer, out: F32Buffer): void;
 }
 
-/** The pure-TypeScript codecs: the fallback engine and the oracle for the WASM engine. */
+/**
+ * The pure-TypeScript codecs: the fallback engine and the oracle for the WASM engine. Apart from typed-array
+ * views re-created after the memory grows, a call allocates nothing.
+ */
 export class TsCodecs implements Codecs {
   readonly engine = 'typescript' as const;
   readonly arena: Arena;
+  private bitsFor: ArrayBuffer | null = null;
+  private bitsView: Uint32Array | null = null;
 
   constructor(arena: Arena) {
     this.arena = arena;
+  }
+
+  /** Word index of an f32 buffer in `bits()`, after checking it lives in this arena's memory. */
+  private wordAt(buffer: F32Buffer): number {
+    if (buffer.arena !== this.arena) {
+      throw new EngineError('typescript: a buffer from another compute context was passed to a codec');
+    }
+    return buffer.byteOffset >> 2;
+  }
+
+  /** The whole memory as 32-bit words, to read and write float32 bit patterns of any f32 buffer. */
+  private bits(): Uint32Array {
+    const buffer = this.arena.memory.buffer;
+    if (this.bitsFor !== buffer || this.bitsView === null) {
+      this.bitsView = new Uint32Array(buffer);
+      this.bitsFor = buffer;
+    }
+    return this.bitsView;
   }
 
   quantize4(
@@ -90,7 +119,7 @@ export class TsCodecs implements Codecs {
     codebook: Codebook4Name,
     blockSize = QUANT4_BLOCK,
   ): void {
-    quantize4(x.view(), rows, cols, codes.view(), scales.view(), { codebook, blockSize });
+    quantizeBlocks(x.view(), rows, cols, blockSize, codes.view(), scales.view(), null, codebook);
   }
 
   dequantize4(
@@ -102,7 +131,7 @@ export class TsCodecs implements Codecs {
     codebook: Codebook4Name,
     blockSize = QUANT4_BLOCK,
   ): void {
-    dequantize4(codes.view(), scales.view(), rows, cols, out.view(), { codebook, blockSize });
+    dequantizeBlocks(codes.view(), scales.view(), null, rows, cols, blockSize, out.view(), codebook);
   }
 
   quantize4DiagReal(
@@ -114,7 +143,7 @@ export class TsCodecs implements Codecs {
     codebook: Codebook4Name,
     blockSize = QUANT4_BLOCK,
   ): void {
-    quantize4DiagReal(x.view(), n, codes.view(), scales.view(), diag.view(), { codebook, blockSize });
+    quantizeBlocks(x.view(), n, n, blockSize, codes.view(), scales.view(), diag.view(), codebook);
   }
 
   dequantize4DiagReal(
@@ -126,18 +155,21 @@ export class TsCodecs implements Codecs {
     codebook: Codebook4Name,
     blockSize = QUANT4_BLOCK,
   ): void {
-    dequantize4DiagReal(codes.view(), scales.view(), diag.view(), n, out.view(), { codebook, blockSize });
+    dequantizeBlocks(codes.view(), scales.view(), diag.view(), n, n, blockSize, out.view(), codebook);
   }
 
   bf16Encode(x: F32Buffer, out: U16Buffer): void {
-    encodeBf16(x.view(), out.view());
+    encodeBf16Bits(this.bits(), this.wordAt(x), x.length, out.view());
   }
 
   bf16EncodeStochastic(x: F32Buffer, out: U16Buffer, state: StochasticRoundingState): void {
-    encodeBf16Stochastic(x.view(), out.view(), state);
+    encodeBf16BitsStochastic(this.bits(), this.wordAt(x), x.length, out.view(), state);
   }
 
   bf16Decode(u: U16Buffer, out: F32Buffer): void {
-    decodeBf16(u.view(), out.view());
+    if (out.length < u.length) {
+      throw new ShapeError(`bf16Decode: destination has ${out.length} elements, needs ${u.length}`);
+    }
+    decodeBf16Bits(u.view(), this.bits(), this.wordAt(out));
   }
 }

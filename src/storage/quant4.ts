@@ -104,39 +104,70 @@ export function dQuantize(code: Readonly<Float32Array>, x: number): number {
 
 type NumArray = { [i: number]: number; readonly length: number };
 
-/** Throws a ShapeError when a buffer is too short for the layout (diag: null for the plain format). */
+function checkDims(what: string, rows: number, cols: number, blockSize: number): void {
+  if (!Number.isInteger(rows) || rows < 0 || !Number.isInteger(cols) || cols < 0) {
+    throw new ShapeError(`${what}: rows and cols must be non-negative integers, got ${rows}×${cols}`);
+  }
+  if (!Number.isInteger(blockSize) || blockSize < 1) {
+    throw new ShapeError(`${what}: blockSize must be a positive integer, got ${blockSize}`);
+  }
+}
+
+/**
+ * Throws a ShapeError when the dimensions are invalid or a buffer is too short for the layout (`diag` null for
+ * the plain format). Allocates nothing, so the codecs can call it on every step.
+ */
 export function checkQuant4Buffers(
   what: string,
-  l: Quant4Layout,
+  rows: number,
+  cols: number,
+  blockSize: number,
   values: number,
   codes: number,
   scales: number,
   diag: number | null,
 ): void {
-  const need = l.rows * l.cols;
+  checkDims(what, rows, cols, blockSize);
+  const need = rows * cols;
+  const codeBytes = Math.ceil(need / 2);
+  const scaleCount = rows * Math.ceil(cols / blockSize);
   if (values < need) throw new ShapeError(`${what}: matrix buffer has ${values} elements, needs ${need}`);
-  if (codes < l.codeBytes)
-    throw new ShapeError(`${what}: codes buffer has ${codes} bytes, needs ${l.codeBytes}`);
-  if (scales < l.scaleCount) {
-    throw new ShapeError(`${what}: scales buffer has ${scales} elements, needs ${l.scaleCount}`);
+  if (codes < codeBytes) throw new ShapeError(`${what}: codes buffer has ${codes} bytes, needs ${codeBytes}`);
+  if (scales < scaleCount) {
+    throw new ShapeError(`${what}: scales buffer has ${scales} elements, needs ${scaleCount}`);
   }
   if (diag !== null) {
-    if (l.rows !== l.cols)
-      throw new ShapeError(`${what}: DiagReal needs a square matrix, got ${l.rows}×${l.cols}`);
-    if (diag < l.rows) throw new ShapeError(`${what}: diagonal buffer has ${diag} elements, needs ${l.rows}`);
+    if (rows !== cols) throw new ShapeError(`${what}: DiagReal needs a square matrix, got ${rows}×${cols}`);
+    if (diag < rows) throw new ShapeError(`${what}: diagonal buffer has ${diag} elements, needs ${rows}`);
   }
 }
 
-/** Shared body of the plain and DiagReal quantizers; `diag` null = plain. */
-function quantizeInto(
+/**
+ * The quantizer behind every entry point (checks included): `diag` null = plain, else DiagReal (square).
+ * `x` may be a Float64Array: each element is rounded to float32 first, as the reference kernel sees it.
+ */
+export function quantizeBlocks(
   x: Readonly<NumArray>,
-  l: Quant4Layout,
+  rows: number,
+  cols: number,
+  blockSize: number,
   codes: Uint8Array,
   scales: Float32Array,
   diag: Float32Array | null,
-  code: Readonly<Float32Array>,
+  codebook: Codebook4Name,
 ): void {
-  const { rows, cols, blockSize, blocksPerRow } = l;
+  checkQuant4Buffers(
+    'quantize4',
+    rows,
+    cols,
+    blockSize,
+    x.length,
+    codes.length,
+    scales.length,
+    diag?.length ?? null,
+  );
+  const code = codebook4Shared(codebook);
+  const blocksPerRow = Math.ceil(cols / blockSize);
   for (let r = 0; r < rows; r++) {
     const rowStart = r * cols;
     for (let c = 0; c < blocksPerRow; c++) {
@@ -165,14 +196,29 @@ function quantizeInto(
   }
 }
 
-function dequantizeInto(
+/** The dequantizer behind every entry point (checks included): `diag` non-null restores the exact diagonal. */
+export function dequantizeBlocks(
   codes: Uint8Array,
   scales: Float32Array,
-  l: Quant4Layout,
+  diag: Float32Array | null,
+  rows: number,
+  cols: number,
+  blockSize: number,
   out: NumArray,
-  code: Readonly<Float32Array>,
+  codebook: Codebook4Name,
 ): void {
-  const { rows, cols, blockSize, blocksPerRow } = l;
+  checkQuant4Buffers(
+    'dequantize4',
+    rows,
+    cols,
+    blockSize,
+    out.length,
+    codes.length,
+    scales.length,
+    diag?.length ?? null,
+  );
+  const code = codebook4Shared(codebook);
+  const blocksPerRow = Math.ceil(cols / blockSize);
   for (let r = 0; r < rows; r++) {
     const rowStart = r * cols;
     for (let j = 0; j < cols; j++) {
@@ -182,12 +228,10 @@ function dequantizeInto(
       out[e] = f(code[q] * scales[r * blocksPerRow + Math.floor(j / blockSize)]);
     }
   }
+  if (diag !== null) for (let i = 0; i < rows; i++) out[i * cols + i] = diag[i];
 }
 
-/**
- * Quantizes a row-major rows×cols matrix into `codes` (⌈rows·cols/2⌉ bytes) and `scales` (rows·⌈cols/B⌉).
- * `x` may be a Float64Array: each element is rounded to float32 first, as the reference kernel sees it.
- */
+/** Quantizes a row-major rows×cols matrix into `codes` (⌈rows·cols/2⌉ bytes) and `scales` (rows·⌈cols/B⌉). */
 export function quantize4(
   x: Readonly<NumArray>,
   rows: number,
@@ -196,9 +240,8 @@ export function quantize4(
   scales: Float32Array,
   options: Quant4Options = {},
 ): void {
-  const l = quant4Layout(rows, cols, options.blockSize);
-  checkQuant4Buffers('quantize4', l, x.length, codes.length, scales.length, null);
-  quantizeInto(x, l, codes, scales, null, codebook4Shared(options.codebook ?? 'linear-2'));
+  const { codebook = 'linear-2', blockSize = QUANT4_BLOCK } = options;
+  quantizeBlocks(x, rows, cols, blockSize, codes, scales, null, codebook);
 }
 
 /** Inverse of `quantize4`: `out[e] = fround(code[q_e] · scale of e's block)`. */
@@ -210,13 +253,14 @@ export function dequantize4(
   out: NumArray,
   options: Quant4Options = {},
 ): void {
-  const l = quant4Layout(rows, cols, options.blockSize);
-  checkQuant4Buffers('dequantize4', l, out.length, codes.length, scales.length, null);
-  dequantizeInto(codes, scales, l, out, codebook4Shared(options.codebook ?? 'linear-2'));
+  const { codebook = 'linear-2', blockSize = QUANT4_BLOCK } = options;
+  dequantizeBlocks(codes, scales, null, rows, cols, blockSize, out, codebook);
 }
 
-/** DiagReal quantization of an n×n matrix: `diag` receives the exact diagonal; the rest is quantized with the
- * diagonal counted as 0 (it neither sets a scale nor stores anything but the code of 0). */
+/**
+ * DiagReal quantization of an n×n matrix: `diag` receives the exact diagonal; the rest is quantized with the
+ * diagonal counted as 0 (it neither sets a scale nor stores anything but the code of 0).
+ */
 export function quantize4DiagReal(
   x: Readonly<NumArray>,
   n: number,
@@ -225,9 +269,8 @@ export function quantize4DiagReal(
   diag: Float32Array,
   options: Quant4Options = {},
 ): void {
-  const l = quant4Layout(n, n, options.blockSize);
-  checkQuant4Buffers('quantize4DiagReal', l, x.length, codes.length, scales.length, diag.length);
-  quantizeInto(x, l, codes, scales, diag, codebook4Shared(options.codebook ?? 'linear-2'));
+  const { codebook = 'linear-2', blockSize = QUANT4_BLOCK } = options;
+  quantizeBlocks(x, n, n, blockSize, codes, scales, diag, codebook);
 }
 
 /** Inverse of `quantize4DiagReal`: dequantize, then restore the exact diagonal. */
@@ -239,8 +282,6 @@ export function dequantize4DiagReal(
   out: NumArray,
   options: Quant4Options = {},
 ): void {
-  const l = quant4Layout(n, n, options.blockSize);
-  checkQuant4Buffers('dequantize4DiagReal', l, out.length, codes.length, scales.length, diag.length);
-  dequantizeInto(codes, scales, l, out, codebook4Shared(options.codebook ?? 'linear-2'));
-  for (let i = 0; i < n; i++) out[i * n + i] = diag[i];
+  const { codebook = 'linear-2', blockSize = QUANT4_BLOCK } = options;
+  dequantizeBlocks(codes, scales, diag, n, n, blockSize, out, codebook);
 }

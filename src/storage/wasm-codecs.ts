@@ -3,7 +3,7 @@ import type { Arena, ArenaBuffer, F32Buffer, Kernels, WasmEngineName, WasmHandle
 import type { StochasticRoundingState } from './bf16.ts';
 import { type Codebook4Name, codebook4Shared, codebookThresholds } from './codebooks.ts';
 import { type Codecs, TsCodecs, type U8Buffer, type U16Buffer } from './codecs.ts';
-import { checkQuant4Buffers, QUANT4_BLOCK, quant4Layout } from './quant4.ts';
+import { checkQuant4Buffers, QUANT4_BLOCK } from './quant4.ts';
 
 /** The exports of assembly/quant.ts (pointers are byte offsets into the arena's memory). */
 interface CodecExports {
@@ -83,7 +83,7 @@ export class WasmCodecs implements Codecs {
     return buffer.byteOffset;
   }
 
-  quant4(
+  private quant4(
     x: F32Buffer,
     rows: number,
     cols: number,
@@ -93,21 +93,14 @@ export class WasmCodecs implements Codecs {
     codebook: Codebook4Name,
     blockSize: number,
   ): void {
-    const l = quant4Layout(rows, cols, blockSize);
-    checkQuant4Buffers(
-      'quantize4',
-      l,
-      x.length,
-      codes.length,
-      scales.length,
-      diag === null ? null : diag.length,
-    );
+    const nd = diag === null ? null : diag.length;
+    checkQuant4Buffers('quantize4', rows, cols, blockSize, x.length, codes.length, scales.length, nd);
     const id = CODEBOOK_IDS[codebook];
     const pd = diag === null ? 0 : this.at(diag);
     this.fn.quant4Quantize(this.at(x), rows, cols, blockSize, this.at(codes), this.at(scales), id, pd);
   }
 
-  dequant4(
+  private dequant4(
     codes: U8Buffer,
     scales: F32Buffer,
     diag: F32Buffer | null,
@@ -117,15 +110,8 @@ export class WasmCodecs implements Codecs {
     codebook: Codebook4Name,
     blockSize: number,
   ): void {
-    const l = quant4Layout(rows, cols, blockSize);
-    checkQuant4Buffers(
-      'dequantize4',
-      l,
-      out.length,
-      codes.length,
-      scales.length,
-      diag === null ? null : diag.length,
-    );
+    const nd = diag === null ? null : diag.length;
+    checkQuant4Buffers('dequantize4', rows, cols, blockSize, out.length, codes.length, scales.length, nd);
     const id = CODEBOOK_IDS[codebook];
     const pd = diag === null ? 0 : this.at(diag);
     this.fn.quant4Dequantize(this.at(codes), this.at(scales), rows, cols, blockSize, id, pd, this.at(out));
