@@ -3,7 +3,7 @@
  * that the only low-precision step is the codec under test. Shared by test/lowbit-numerics.test.ts (bounds)
  * and bench/lowbit-numerics.ts (the full table, including d = 512).
  */
-import { eigh, qr } from '../../src/linalg/index.ts';
+import { bjorck, eigh, qr } from '../../src/linalg/index.ts';
 import {
   dequantize4,
   dequantize4DiagReal,
@@ -74,14 +74,6 @@ export function maxAbsOrthogonalityError(vt: Float64Array, n: number): number {
   return m;
 }
 
-/** One Björck step on the rows of Vt: `Vt ← 1.5·Vt − 0.5·Vt·Vtᵀ·Vt` (ALGORITHMS.md P5). */
-export function bjorckStep(vt: Float64Array, n: number): Float64Array {
-  const p = matmul(matmul(vt, transpose(vt, n), n), vt, n);
-  const out = new Float64Array(n * n);
-  for (let i = 0; i < n * n; i++) out[i] = 1.5 * vt[i] - 0.5 * p[i];
-  return out;
-}
-
 /** `Vtᵀ·Diag(f)·Vt` = V·Diag(f)·Vᵀ with the basis vectors as the rows of Vt. */
 export function fromEigen(vt: Float64Array, f: ArrayLike<number>, n: number): Float64Array {
   const w = new Float64Array(n * n);
@@ -134,9 +126,9 @@ export interface BjorckRow {
 }
 
 /**
- * §8.3 / §8.4, eigenvector storage: quantize Vᵀ (rows = eigenvectors of A) to 4 bits, apply t Björck steps,
- * and measure the orthogonality error and the relative error of `A^{-1/4} ≈ Ṽ·Diag(λ^{-1/4})·Ṽᵀ` against the
- * exact root, for each t in `ts` (ascending).
+ * §8.3 / §8.4, eigenvector storage: quantize Vᵀ (rows = eigenvectors of A) to 4 bits, apply t Björck steps
+ * (src/linalg's `bjorck`), and measure the orthogonality error and the relative error of
+ * `A^{-1/4} ≈ Ṽ·Diag(λ^{-1/4})·Ṽᵀ` against the exact root, for each t in `ts` (ascending).
  */
 export function eigenvectorQuantization(
   vt: Float64Array,
@@ -150,7 +142,8 @@ export function eigenvectorQuantization(
   let done = 0;
   const rows: BjorckRow[] = [];
   for (const t of ts) {
-    for (; done < t; done++) w = bjorckStep(w, n);
+    if (t > done) w = bjorck(w, n, n, t - done); // ALGORITHMS.md P5, on the rows of Vᵀ
+    done = t;
     rows.push({
       t,
       orthogonality: orthogonalityError(w, n),
