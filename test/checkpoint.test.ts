@@ -114,6 +114,45 @@ describe('checkpoint encoding', () => {
     for (const t of back.tensors) assert.equal(t.data.byteOffset, 0);
   });
 
+  test('writes exactly the layout docs/checkpoints.md specifies (built by hand with zlib.crc32)', () => {
+    const state: StateDict = {
+      format: 'shampoo-ts/state-dict',
+      version: 1,
+      method: 'toy',
+      config: { lr: 0.5, never: Number.POSITIVE_INFINITY },
+      shapes: [[2]],
+      tensors: [
+        { param: -1, name: 'steps', kind: 'counter', dtype: 'f64', data: Float64Array.of(3, 0) },
+        { param: 0, name: 'm', kind: 'moment', dtype: 'f32', data: Float32Array.of(1.5, -2) },
+      ],
+    };
+    const json = Buffer.from(
+      '{"stateDictFormat":"shampoo-ts/state-dict","stateDictVersion":1,"method":"toy",' +
+        '"config":{"lr":0.5,"never":{"$number":"Infinity"}},"shapes":[[2]],"tensors":[' +
+        '{"param":-1,"name":"steps","kind":"counter","dtype":"f64","length":2,"offset":0},' +
+        '{"param":0,"name":"m","kind":"moment","dtype":"f32","length":2,"offset":16}]}',
+    );
+    const payloadOffset = Math.ceil((48 + json.length) / 16) * 16;
+    const file = Buffer.alloc(payloadOffset + 32);
+    Buffer.from([0x89, 0x53, 0x54, 0x53, 0x0d, 0x0a, 0x1a, 0x0a]).copy(file, 0);
+    file.writeUInt32LE(1, 8);
+    file.writeUInt32LE(zlib.crc32(file.subarray(0, 12)), 12);
+    json.copy(file, 48);
+    file.writeDoubleLE(3, payloadOffset);
+    file.writeDoubleLE(0, payloadOffset + 8);
+    file.writeFloatLE(1.5, payloadOffset + 16);
+    file.writeFloatLE(-2, payloadOffset + 20);
+    file.writeBigUInt64LE(BigInt(file.length), 16);
+    file.writeUInt32LE(json.length, 24);
+    file.writeUInt32LE(2, 28);
+    file.writeUInt32LE(zlib.crc32(file.subarray(48, payloadOffset)), 32);
+    file.writeUInt32LE(zlib.crc32(file.subarray(payloadOffset)), 36);
+    file.writeUInt32LE(0, 40);
+    file.writeUInt32LE(zlib.crc32(file.subarray(16, 44)), 44);
+    assert.deepEqual(Buffer.from(encodeCheckpoint(state)), file);
+    assert.deepEqual(decodeCheckpoint(file).config, state.config);
+  });
+
   test('decodes from an ArrayBuffer and from an unaligned view', () => {
     const bytes = encodeCheckpoint(trainedToy());
     const shifted = new Uint8Array(bytes.length + 3);
