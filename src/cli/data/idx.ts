@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { CliRunError } from '../usage-error.ts';
+import { UsageError } from '../usage-error.ts';
 
 /**
  * A strict reader for the IDX format of MNIST and Fashion-MNIST (LeCun et al.): a 4-byte magic
@@ -26,7 +26,8 @@ export interface IdxArray {
   data: Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
 }
 
-export class IdxError extends CliRunError {
+/** A bad IDX file given on the command line: reported like any other bad argument. */
+export class IdxError extends UsageError {
   constructor(path: string, message: string) {
     super(`${path}: ${message}`);
     this.name = 'IdxError';
