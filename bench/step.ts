@@ -12,6 +12,7 @@ import { AdamW } from '../src/optimizers/adamw.ts';
 import { KLShampoo } from '../src/optimizers/kl-shampoo.ts';
 import { KLSOAP } from '../src/optimizers/kl-soap.ts';
 import type { Optimizer, Param } from '../src/optimizers/optimizer.ts';
+import { Shampoo } from '../src/optimizers/shampoo.ts';
 import { SOAP } from '../src/optimizers/soap.ts';
 
 interface BenchMethod {
@@ -42,6 +43,12 @@ const METHODS: BenchMethod[] = [
     label: 'KL-SOAP fp32, f=10',
     period: 10,
     create: (p, engine) => new KLSOAP(p, { preconditionFrequency: 10, engine }),
+  },
+  {
+    key: 'shampoo',
+    label: 'Shampoo fp32, f=10',
+    period: 10,
+    create: (p, engine) => new Shampoo(p, { preconditionFrequency: 10, engine }),
   },
 ];
 
