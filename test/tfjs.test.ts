@@ -237,6 +237,12 @@ for (const backend of BACKENDS) {
           });
           oracle.step(grads);
           opt.minimize(() => loss(w, b) as tf.Scalar);
+          if (s === 3) {
+            // A change from outside between steps is picked up (the variable is the source of truth).
+            const moved = Float32Array.from(w.dataSync(), (v, i) => v + 0.25 * Math.cos(i));
+            tf.tidy(() => w.assign(tf.tensor(moved, [3, 2])));
+            oracle.params[0].data.set(moved);
+          }
           if (s === 0) assert.equal(tf.memory().numTensors, before, 'no tensor survives a step');
         }
         assert.equal(tf.memory().numTensors, before, 'flat after 8 minimize steps');

@@ -27,8 +27,8 @@ const sameShape = (a: readonly number[], b: readonly number[]) =>
  * A shampoo-ts optimizer as a `tf.Optimizer`. The core optimizer is created on the first `applyGradients`
  * from the variables' shapes and current values; all optimizer state lives in the core's typed arrays, so
  * the adapter holds no tensors between steps (nothing for `fit`'s per-batch `tidy` to dispose, nothing to
- * leak). Each step moves every gradient and parameter to the core once (`dataSync`) and every updated
- * parameter back once (`assign`).
+ * leak). Each step reads every gradient once (`dataSync`), reads a variable only if it changed since our
+ * last write, and writes every updated parameter back once (`assign`).
  *
  * Parameters are identified by POSITION in the gradient list, not by variable name: tfjs variable names are
  * global and gain suffixes when a model is rebuilt or reloaded. Count and shapes are checked every step.
@@ -38,6 +38,8 @@ export abstract class ShampooTsOptimizer<C extends object = Record<string, unkno
   private core: Optimizer | null = null;
   /** State restored by `setWeights` before the variables were known; applied on the first step. */
   private pending: StateDict | null = null;
+  /** The `dataId` each position's variable got from our last `assign` (see `applyGradients`). */
+  private written: object[] = [];
   /** Tensors returned by the last `getWeights` (tfjs does not dispose them; we do, on the next call). */
   private exported: tf.Tensor[] = [];
 
@@ -119,16 +121,19 @@ export abstract class ShampooTsOptimizer<C extends object = Record<string, unkno
       }
       return g.dataSync() as Float32Array;
     });
-    // The variables are the source of truth: they may have been changed since the last step (setWeights,
-    // loadWeights, assign), so the core's parameter copies are refreshed before every step.
+    // The variables are the source of truth: they may have changed since the last step (model.setWeights,
+    // loadWeights, assign, another variable at this position). tfjs tensors are immutable and every
+    // change gives a variable a new `dataId`, so a variable still holding the data we wrote last step
+    // equals the core's copy and need not be read back.
     variables.forEach((v, i) => {
-      core.params[i].data.set(v.dataSync() as Float32Array);
+      if (this.written[i] !== v.dataId) core.params[i].data.set(v.dataSync() as Float32Array);
     });
     core.step(grads);
     tf.tidy(() => {
       variables.forEach((v, i) => {
         // A copy: tf.tensor may adopt the array, and the core overwrites its buffers on the next step.
         v.assign(tf.tensor(core.params[i].data.slice(), v.shape, 'float32'));
+        this.written[i] = v.dataId;
       });
     });
     this.incrementIterations();
@@ -222,6 +227,7 @@ export abstract class ShampooTsOptimizer<C extends object = Record<string, unkno
     this.restoredConfigDifferences = state ? configDifferences(state.config, this.resolved) : [];
     this.core = core;
     this.pending = core ? null : state;
+    this.written = [];
   }
 
   override getConfig(): tf.serialization.ConfigDict {
@@ -244,5 +250,6 @@ export abstract class ShampooTsOptimizer<C extends object = Record<string, unkno
     this.exported = [];
     this.core = null;
     this.pending = null;
+    this.written = [];
   }
 }
