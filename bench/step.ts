@@ -50,6 +50,13 @@ const METHODS: BenchMethod[] = [
     period: 10,
     create: (p, engine) => new Shampoo(p, { preconditionFrequency: 10, engine }),
   },
+  {
+    key: 'shampoo-lowbit',
+    label: 'Shampoo (4-bit paper form) fp32, T1=T2=10',
+    period: 10,
+    create: (p, engine) =>
+      new Shampoo(p, { variant: 'lowbit', statComputeSteps: 10, precComputeSteps: 10, engine }),
+  },
 ];
 
 const { values } = parseArgs({
