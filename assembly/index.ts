@@ -10,3 +10,4 @@ export function heapBase(): usize {
 export * from './elementwise';
 export * from './gemm';
 export * from './quant';
+export * from './linalg';

@@ -1,0 +1,265 @@
+// float64 kernels of the dense linear algebra (src/linalg): the TypeScript code keeps the algorithms and calls
+// these for its inner loops when its buffers live in the instance's memory. Each mirrors a TypeScript twin in
+// src/linalg (gemm-nt.ts, tridiagonalize.ts) operation for operation, two lanes at a time.
+//
+// Pointers are byte offsets into the imported memory; leading dimensions are in elements.
+
+/** a·b + c; a fused multiply-add in the relaxed-SIMD build. */
+function madd2(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f64x2.relaxed_madd(a, b, c);
+  return f64x2.add(f64x2.mul(a, b), c);
+}
+
+function hsum(v: v128): f64 {
+  return f64x2.extract_lane(v, 0) + f64x2.extract_lane(v, 1);
+}
+
+const KB: i32 = 256;
+const JB: i32 = 96;
+
+/**
+ * C = alpha·A·Bᵀ + beta·C for A m×k (leading dimension lda), B n×k (ldb), C m×n (ldc), all row-major f64.
+ * `lower` ≠ 0 computes only j ≤ i (up to whole 3×3 tiles straddling the diagonal). The twin of gemmNT in
+ * src/linalg/gemm-nt.ts: 3×3 tiles of dot products, here two k at a time.
+ */
+export function dgemmNT(
+  m: i32,
+  n: i32,
+  k: i32,
+  alpha: f64,
+  a: usize,
+  lda: i32,
+  b: usize,
+  ldb: i32,
+  beta: f64,
+  c: usize,
+  ldc: i32,
+  lower: i32,
+): void {
+  if (m <= 0 || n <= 0) return;
+  const ldcB = (<usize>ldc) << 3;
+  if (beta !== 1.0) {
+    for (let i = 0; i < m; i++) {
+      const r = c + <usize>i * ldcB;
+      const jEnd = lower ? min(n, i + 1) : n;
+      if (beta === 0.0) memory.fill(r, 0, (<usize>jEnd) << 3);
+      else
+        for (let j = 0; j < jEnd; j++)
+          store<f64>(r + ((<usize>j) << 3), load<f64>(r + ((<usize>j) << 3)) * beta);
+    }
+  }
+  if (k <= 0 || alpha === 0.0) return;
+  const ldaB = (<usize>lda) << 3;
+  const ldbB = (<usize>ldb) << 3;
+  const m3 = m - (m % 3);
+  for (let kk = 0; kk < k; kk += KB) {
+    const ke = min(k, kk + KB);
+    const kc = ke - kk;
+    const kc2 = kc & ~1;
+    const kOff = (<usize>kk) << 3;
+    const kc2B = (<usize>kc2) << 3;
+    const odd = kc & 1;
+    for (let jj = 0; jj < n; jj += JB) {
+      const je = min(n, jj + JB);
+      const je3 = je - ((je - jj) % 3);
+      for (let i = 0; i < m3; i += 3) {
+        if (lower && jj > i + 2) continue;
+        const a0 = a + <usize>i * ldaB + kOff;
+        const a1 = a0 + ldaB;
+        const a2 = a1 + ldaB;
+        const c0 = c + <usize>i * ldcB;
+        const c1 = c0 + ldcB;
+        const c2 = c1 + ldcB;
+        const jLim = lower ? min(je3, i + 3) : je3;
+        let j = jj;
+        for (; j < jLim; j += 3) {
+          const b0 = b + <usize>j * ldbB + kOff;
+          const b1 = b0 + ldbB;
+          const b2 = b1 + ldbB;
+          let s00 = f64x2.splat(0);
+          let s01 = f64x2.splat(0);
+          let s02 = f64x2.splat(0);
+          let s10 = f64x2.splat(0);
+          let s11 = f64x2.splat(0);
+          let s12 = f64x2.splat(0);
+          let s20 = f64x2.splat(0);
+          let s21 = f64x2.splat(0);
+          let s22 = f64x2.splat(0);
+          for (let p: usize = 0; p < kc2B; p += 16) {
+            const x0 = v128.load(a0 + p);
+            const x1 = v128.load(a1 + p);
+            const x2 = v128.load(a2 + p);
+            const y0 = v128.load(b0 + p);
+            const y1 = v128.load(b1 + p);
+            const y2 = v128.load(b2 + p);
+            s00 = madd2(x0, y0, s00);
+            s01 = madd2(x0, y1, s01);
+            s02 = madd2(x0, y2, s02);
+            s10 = madd2(x1, y0, s10);
+            s11 = madd2(x1, y1, s11);
+            s12 = madd2(x1, y2, s12);
+            s20 = madd2(x2, y0, s20);
+            s21 = madd2(x2, y1, s21);
+            s22 = madd2(x2, y2, s22);
+          }
+          let t00 = hsum(s00);
+          let t01 = hsum(s01);
+          let t02 = hsum(s02);
+          let t10 = hsum(s10);
+          let t11 = hsum(s11);
+          let t12 = hsum(s12);
+          let t20 = hsum(s20);
+          let t21 = hsum(s21);
+          let t22 = hsum(s22);
+          if (odd) {
+            const x0 = load<f64>(a0 + kc2B);
+            const x1 = load<f64>(a1 + kc2B);
+            const x2 = load<f64>(a2 + kc2B);
+            const y0 = load<f64>(b0 + kc2B);
+            const y1 = load<f64>(b1 + kc2B);
+            const y2 = load<f64>(b2 + kc2B);
+            t00 += x0 * y0;
+            t01 += x0 * y1;
+            t02 += x0 * y2;
+            t10 += x1 * y0;
+            t11 += x1 * y1;
+            t12 += x1 * y2;
+            t20 += x2 * y0;
+            t21 += x2 * y1;
+            t22 += x2 * y2;
+          }
+          const cj = (<usize>j) << 3;
+          store<f64>(c0 + cj, load<f64>(c0 + cj) + alpha * t00);
+          store<f64>(c0 + cj + 8, load<f64>(c0 + cj + 8) + alpha * t01);
+          store<f64>(c0 + cj + 16, load<f64>(c0 + cj + 16) + alpha * t02);
+          store<f64>(c1 + cj, load<f64>(c1 + cj) + alpha * t10);
+          store<f64>(c1 + cj + 8, load<f64>(c1 + cj + 8) + alpha * t11);
+          store<f64>(c1 + cj + 16, load<f64>(c1 + cj + 16) + alpha * t12);
+          store<f64>(c2 + cj, load<f64>(c2 + cj) + alpha * t20);
+          store<f64>(c2 + cj + 8, load<f64>(c2 + cj + 8) + alpha * t21);
+          store<f64>(c2 + cj + 16, load<f64>(c2 + cj + 16) + alpha * t22);
+        }
+        const jTail = lower ? min(je, i + 3) : je;
+        for (; j < jTail; j++) {
+          const b0 = b + <usize>j * ldbB + kOff;
+          let s0 = f64x2.splat(0);
+          let s1 = f64x2.splat(0);
+          let s2 = f64x2.splat(0);
+          for (let p: usize = 0; p < kc2B; p += 16) {
+            const y = v128.load(b0 + p);
+            s0 = madd2(v128.load(a0 + p), y, s0);
+            s1 = madd2(v128.load(a1 + p), y, s1);
+            s2 = madd2(v128.load(a2 + p), y, s2);
+          }
+          let t0 = hsum(s0);
+          let t1 = hsum(s1);
+          let t2 = hsum(s2);
+          if (odd) {
+            const y = load<f64>(b0 + kc2B);
+            t0 += load<f64>(a0 + kc2B) * y;
+            t1 += load<f64>(a1 + kc2B) * y;
+            t2 += load<f64>(a2 + kc2B) * y;
+          }
+          const cj = (<usize>j) << 3;
+          store<f64>(c0 + cj, load<f64>(c0 + cj) + alpha * t0);
+          store<f64>(c1 + cj, load<f64>(c1 + cj) + alpha * t1);
+          store<f64>(c2 + cj, load<f64>(c2 + cj) + alpha * t2);
+        }
+      }
+      for (let i = m3; i < m; i++) {
+        const a0 = a + <usize>i * ldaB + kOff;
+        const c0 = c + <usize>i * ldcB;
+        const jEnd = lower ? min(je, i + 1) : je;
+        for (let j = jj; j < jEnd; j++) {
+          const b0 = b + <usize>j * ldbB + kOff;
+          let s = f64x2.splat(0);
+          for (let p: usize = 0; p < kc2B; p += 16) s = madd2(v128.load(a0 + p), v128.load(b0 + p), s);
+          let t = hsum(s);
+          if (odd) t += load<f64>(a0 + kc2B) * load<f64>(b0 + kc2B);
+          const cj = (<usize>j) << 3;
+          store<f64>(c0 + cj, load<f64>(c0 + cj) + alpha * t);
+        }
+      }
+    }
+  }
+}
+
+/** c − a·b; fused in the relaxed-SIMD build. */
+function nmadd2(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f64x2.relaxed_nmadd(a, b, c);
+  return f64x2.sub(c, f64x2.mul(a, b));
+}
+
+/**
+ * One fused step of the Householder tridiagonalisation (the twin of fusedUpdate in
+ * src/linalg/tridiagonalize.ts): on the upper triangle of rows i0..n−1 of the n×n row-major a,
+ * `a_ij ← a_ij − v_i·w_j − w_i·v_j`, and q += B·u with B the updated symmetric block. v, w, u, q are
+ * float64 vectors of length n.
+ */
+export function dsytrdUpdate(n: i32, a: usize, i0: i32, v: usize, w: usize, u: usize, q: usize): void {
+  const rowB = (<usize>n) << 3;
+  let i = i0;
+  for (; i + 1 < n; i += 2) {
+    const r0 = a + <usize>i * rowB;
+    const r1 = r0 + rowB;
+    const iB = (<usize>i) << 3;
+    const v0 = load<f64>(v + iB);
+    const w0 = load<f64>(w + iB);
+    const u0 = load<f64>(u + iB);
+    const v1 = load<f64>(v + iB + 8);
+    const w1 = load<f64>(w + iB + 8);
+    const u1 = load<f64>(u + iB + 8);
+    const a00 = load<f64>(r0 + iB) - 2 * v0 * w0;
+    const a01 = load<f64>(r0 + iB + 8) - v0 * w1 - w0 * v1;
+    const a11 = load<f64>(r1 + iB + 8) - 2 * v1 * w1;
+    store<f64>(r0 + iB, a00);
+    store<f64>(r0 + iB + 8, a01);
+    store<f64>(r1 + iB + 8, a11);
+    let t0 = a00 * u0 + a01 * u1;
+    let t1 = a01 * u0 + a11 * u1;
+    const vv0 = f64x2.splat(v0);
+    const ww0 = f64x2.splat(w0);
+    const uu0 = f64x2.splat(u0);
+    const vv1 = f64x2.splat(v1);
+    const ww1 = f64x2.splat(w1);
+    const uu1 = f64x2.splat(u1);
+    let s0 = f64x2.splat(0);
+    let s1 = f64x2.splat(0);
+    let j = i + 2;
+    for (; j + 1 < n; j += 2) {
+      const jB = (<usize>j) << 3;
+      const wj = v128.load(w + jB);
+      const vj = v128.load(v + jB);
+      const uj = v128.load(u + jB);
+      const x0 = nmadd2(ww0, vj, nmadd2(vv0, wj, v128.load(r0 + jB)));
+      const x1 = nmadd2(ww1, vj, nmadd2(vv1, wj, v128.load(r1 + jB)));
+      v128.store(r0 + jB, x0);
+      v128.store(r1 + jB, x1);
+      s0 = madd2(x0, uj, s0);
+      s1 = madd2(x1, uj, s1);
+      v128.store(q + jB, madd2(x1, uu1, madd2(x0, uu0, v128.load(q + jB))));
+    }
+    if (j < n) {
+      const jB = (<usize>j) << 3;
+      const wj = load<f64>(w + jB);
+      const vj = load<f64>(v + jB);
+      const uj = load<f64>(u + jB);
+      const x0 = load<f64>(r0 + jB) - v0 * wj - w0 * vj;
+      const x1 = load<f64>(r1 + jB) - v1 * wj - w1 * vj;
+      store<f64>(r0 + jB, x0);
+      store<f64>(r1 + jB, x1);
+      t0 += x0 * uj;
+      t1 += x1 * uj;
+      store<f64>(q + jB, load<f64>(q + jB) + x0 * u0 + x1 * u1);
+    }
+    store<f64>(q + iB, load<f64>(q + iB) + t0 + hsum(s0));
+    store<f64>(q + iB + 8, load<f64>(q + iB + 8) + t1 + hsum(s1));
+  }
+  if (i < n) {
+    const iB = (<usize>i) << 3;
+    const r0 = a + <usize>i * rowB;
+    const x = load<f64>(r0 + iB) - 2 * load<f64>(v + iB) * load<f64>(w + iB);
+    store<f64>(r0 + iB, x);
+    store<f64>(q + iB, load<f64>(q + iB) + x * load<f64>(u + iB));
+  }
+}
