@@ -2,18 +2,18 @@
  * A custom training loop with `optimizer.minimize`: a two-layer network fit to a noisy 2-D function, with
  * plain tf.variables (no tfjs-layers). Runs on the tfjs `cpu` backend.
  *
- *   node --import tsx examples/custom-loop.ts [--method soap|adamw] [--short]
+ *   node --import tsx examples/custom-loop.ts [--method soap|adamw|shampoo|kl-shampoo|kl-soap] [--short]
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 // Gradient functions: tfjs-core registers none by itself in Node. `@tensorflow/tfjs` (the union package)
 // or tfjs-layers registers them on import.
 import '@tensorflow/tfjs-layers';
-import { adamw, soap } from 'shampoo-ts/tfjs';
+import { adamw, klShampoo, klSoap, type ShampooTsOptimizer, shampoo, soap } from 'shampoo-ts/tfjs';
 
 const args = process.argv.slice(2);
 const short = args.includes('--short') || process.env.SHAMPOO_TS_EXAMPLE_SHORT === '1';
-const method = args[args.indexOf('--method') + 1] ?? 'soap';
+const method = args.includes('--method') ? args[args.indexOf('--method') + 1] : 'soap';
 await tf.setBackend('cpu');
 
 // Data: y = sin(3·x0)·cos(2·x1) + noise, 256 points.
@@ -34,7 +34,20 @@ const b2 = tf.variable(tf.zeros([1]), true, 'b2');
 const predict = (input: tf.Tensor) => tf.add(tf.matMul(tf.tanh(tf.add(tf.matMul(input, w1), b1)), w2), b2);
 const loss = () => tf.losses.meanSquaredError(y, predict(x)) as tf.Scalar;
 
-const optimizer = method === 'adamw' ? adamw({ lr: 1e-2 }) : soap({ lr: 1e-2, preconditionFrequency: 5 });
+const OPTIMIZERS: Record<string, () => ShampooTsOptimizer> = {
+  adamw: () => adamw({ lr: 1e-2 }),
+  soap: () => soap({ lr: 1e-2, preconditionFrequency: 5 }),
+  shampoo: () =>
+    shampoo({
+      lr: 1e-2,
+      preconditionFrequency: 5,
+      graftingConfig: { type: 'adam', beta2: 0.999, epsilon: 1e-8 },
+    }),
+  'kl-shampoo': () => klShampoo({ lr: 1e-2, preconditionFrequency: 5 }),
+  'kl-soap': () => klSoap({ lr: 1e-2, preconditionFrequency: 5 }),
+};
+if (!OPTIMIZERS[method]) throw new Error(`--method must be one of ${Object.keys(OPTIMIZERS).join(', ')}`);
+const optimizer = OPTIMIZERS[method]();
 const steps = short ? 30 : 500;
 const tensorsBefore = tf.memory().numTensors;
 let last = Number.NaN;

@@ -23,7 +23,7 @@ interface MnistPackage {
 
 const args = process.argv.slice(2);
 const short = args.includes('--short') || process.env.SHAMPOO_TS_EXAMPLE_SHORT === '1';
-const method = args[args.indexOf('--method') + 1] ?? 'soap';
+const method = args.includes('--method') ? args[args.indexOf('--method') + 1] : 'soap';
 const require = createRequire(import.meta.url);
 
 // The wasm backend's binaries come from node_modules (a file path), so nothing is downloaded.
