@@ -9,6 +9,7 @@ import {
   parseOptimizerList,
   resolveLrs,
 } from './optimizer-specs.ts';
+import { MLP_HIDDEN } from './tasks/classification.ts';
 import { TASKS, type TaskName } from './tasks/task.ts';
 import { ENGINES, type EngineOption } from './train/optimizer-factory.ts';
 import { UsageError } from './usage-error.ts';
@@ -55,6 +56,7 @@ export interface RawCompareOptions {
   trainLabels?: string;
   testImages?: string;
   testLabels?: string;
+  hidden?: string;
   plots?: boolean;
 }
 
@@ -74,6 +76,8 @@ export interface CompareOptions {
   trainSubset?: number;
   testSubset?: number;
   idx?: IdxPaths;
+  /** MLP hidden sizes (mnist-mlp and idx). */
+  hidden: number[];
   plots: boolean;
 }
 
@@ -162,8 +166,18 @@ export function resolveCompareOptions(raw: RawCompareOptions): CompareOptions {
       ? { testSubset: parsePositiveInt('--test-subset', raw.testSubset) }
       : {}),
     ...(idx ? { idx } : {}),
+    hidden: parseHidden(raw.hidden, task),
     plots: raw.plots !== false,
   };
+}
+
+/** `512,256` → [512, 256]; only for the MLP tasks. */
+function parseHidden(text: string | undefined, task: TaskName): number[] {
+  if (text === undefined) return [...MLP_HIDDEN];
+  if (task === 'char-lm') throw new UsageError('--hidden is only used with the MLP tasks (mnist-mlp, idx)');
+  const sizes = text.split(',').map((s) => parsePositiveInt('--hidden', s, 65536));
+  if (sizes.length > 8) throw new UsageError(`--hidden allows at most 8 layers, got ${sizes.length}`);
+  return sizes;
 }
 
 function parseSeed(text: string): number {

@@ -34,14 +34,6 @@ function sig(x: number, digits = 7): number | null {
   return Number.isFinite(x) ? Number(x.toPrecision(digits)) : null;
 }
 
-function packageVersion(): string {
-  try {
-    return String(JSON.parse(JSON.stringify(tf.version_core)));
-  } catch {
-    return 'unknown';
-  }
-}
-
 /** Trains every optimizer on the task from the same seed and writes the table, results.json and plots. */
 export async function runCompare(
   opts: CompareOptions,
@@ -62,11 +54,7 @@ export async function runCompare(
     if (specs.length === 0) throw new UsageError('no optimizer is available in this build');
   }
   const settings = specs.map((_, i) => ({ lr: lrs[i], engine: opts.engine }));
-  try {
-    preflight(specs, settings);
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  preflight(specs, settings);
 
   const backendInfo = await useBackend(opts.backend);
   const t0 = performance.now();
@@ -133,13 +121,15 @@ export async function runCompare(
       trainSubset: opts.trainSubset ?? null,
       testSubset: opts.testSubset ?? null,
       idx: opts.idx ?? null,
+      hidden: opts.task === 'char-lm' ? null : opts.hidden,
+      plots: opts.plots,
       out: opts.out,
     },
     environment: {
       node: process.version,
       platform: `${process.platform} ${process.arch}`,
       cpus: cpus().length,
-      tfjsCore: packageVersion(),
+      tfjsCore: tf.version_core,
       backend: backendInfo,
     },
     task: { ...task.describe(), lossUnit: task.lossUnit },

@@ -1,12 +1,15 @@
 import { UsageError } from './usage-error.ts';
 
-/** The methods the CLI knows, by their command-line name, with the library export that implements each. */
+/**
+ * The methods the CLI knows, by their command-line name, with the factory of the tfjs adapter
+ * (`shampoo-ts/tfjs`) that builds each as a `tf.Optimizer`.
+ */
 export const METHODS = {
-  adamw: { exportName: 'AdamW', title: 'AdamW' },
-  shampoo: { exportName: 'Shampoo', title: 'Shampoo' },
-  soap: { exportName: 'SOAP', title: 'SOAP' },
-  'kl-shampoo': { exportName: 'KLShampoo', title: 'KL-Shampoo' },
-  'kl-soap': { exportName: 'KLSOAP', title: 'KL-SOAP' },
+  adamw: { factory: 'adamw', title: 'AdamW' },
+  shampoo: { factory: 'shampoo', title: 'Shampoo' },
+  soap: { factory: 'soap', title: 'SOAP' },
+  'kl-shampoo': { factory: 'klShampoo', title: 'KL-Shampoo' },
+  'kl-soap': { factory: 'klSoap', title: 'KL-SOAP' },
 } as const;
 
 export type MethodName = keyof typeof METHODS;

@@ -81,6 +81,7 @@ export function buildProgram(io: ProgramIo, sink: (inv: Invocation) => void, ver
     .option('--train-labels <path>', 'idx: training labels')
     .option('--test-images <path>', 'idx: test images (without them, 1/6 of the training set is held out)')
     .option('--test-labels <path>', 'idx: test labels')
+    .option('--hidden <sizes>', 'MLP hidden layer sizes for mnist-mlp and idx (default: 512,256)')
     .option('--no-plots', 'skip the SVG/PNG plots')
     .addHelpText('after', COMPARE_HELP)
     .action((options: RawCompareOptions) => sink({ command: 'compare', options }));

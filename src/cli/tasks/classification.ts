@@ -5,7 +5,7 @@ import { buildMlp } from '../models/mlp.ts';
 import { Prng } from '../prng.ts';
 import type { Batch, EvalResult, Task, TaskName, TaskRun } from './task.ts';
 
-export const MLP_HIDDEN = [512, 256] as const;
+export const MLP_HIDDEN: readonly number[] = [512, 256];
 /** Rows per forward pass when evaluating, to bound memory on large test sets. */
 const EVAL_CHUNK = 1000;
 /** The training loss/accuracy at the end is measured on at most this many training examples (fixed subset). */
@@ -80,7 +80,11 @@ export function evaluateLogits(
 }
 
 /** An MLP classifier (784-512-256-10 on MNIST) trained with softmax cross-entropy. */
-export function classificationTask(name: TaskName, split: ImageSplit): Task {
+export function classificationTask(
+  name: TaskName,
+  split: ImageSplit,
+  hidden: readonly number[] = MLP_HIDDEN,
+): Task {
   const { train, test } = split;
   const trainEvalRows = Math.min(train.n, TRAIN_EVAL_MAX);
   return {
@@ -94,10 +98,10 @@ export function classificationTask(name: TaskName, split: ImageSplit): Task {
       trainEvalExamples: trainEvalRows,
       inputDim: train.dim,
       classes: train.numClasses,
-      model: `MLP ${[train.dim, ...MLP_HIDDEN, train.numClasses].join('-')} (ReLU, softmax cross-entropy, Glorot-uniform init)`,
+      model: `MLP ${[train.dim, ...hidden, train.numClasses].join('-')} (ReLU, softmax cross-entropy, Glorot-uniform init)`,
     }),
     start(seed: number, batchSize: number): TaskRun {
-      const model = buildMlp(train.dim, MLP_HIDDEN, train.numClasses, seed);
+      const model = buildMlp(train.dim, hidden, train.numClasses, seed);
       // Batch order gets its own stream, derived from the seed but distinct from the initializers' stream.
       const sampler = new EpochSampler(train.n, batchSize, new Prng(seed ^ 0x5bd1e995).seed());
       return {

@@ -17,6 +17,8 @@ export interface TaskData {
   trainSubset?: number;
   /** Keep only the first N test examples (characters for char-lm). */
   testSubset?: number;
+  /** Hidden layer sizes of the MLP (mnist-mlp, idx). */
+  hidden?: readonly number[];
 }
 
 /** Loads the task's data (from installed packages or the given files) and checks the batch size fits it. */
@@ -43,5 +45,5 @@ export function loadTask(opts: TaskData): Task {
       `--batch-size ${opts.batchSize} is larger than the ${split.train.n} training examples`,
     );
   }
-  return classificationTask(opts.task, split);
+  return classificationTask(opts.task, split, opts.hidden);
 }
