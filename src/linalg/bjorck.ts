@@ -1,4 +1,5 @@
-import { finiteCopy, outputBuffer } from './dense.ts';
+import { copyFinite, outputBuffer } from './dense.ts';
+import { withWorkspace } from './engine.ts';
 import { gemmNT, mirrorLower, transposeInto } from './gemm-nt.ts';
 
 /**
@@ -23,12 +24,26 @@ export function bjorck(
     throw new RangeError(`bjorck: iterations must be a non-negative integer, got ${iterations}`);
   }
   const size = rows * cols;
-  const V = finiteCopy(v, size, 'bjorck');
   const result = outputBuffer(out, size, 'bjorck');
   const s = Math.min(rows, cols);
-  const vt = new Float64Array(size);
-  const g = new Float64Array(s * s);
-  const c = new Float64Array(size);
+  withWorkspace(3 * size + s * s, (ws) => {
+    const V = copyFinite(v, size, 'bjorck', ws.f64(size));
+    iterate(V, rows, cols, iterations, ws.f64(size), ws.f64(s * s), ws.f64(size));
+    result.set(V);
+  });
+  return result;
+}
+
+function iterate(
+  V: Float64Array,
+  rows: number,
+  cols: number,
+  iterations: number,
+  vt: Float64Array,
+  g: Float64Array,
+  c: Float64Array,
+): void {
+  const size = rows * cols;
   for (let it = 0; it < iterations; it++) {
     transposeInto(rows, cols, V, 0, cols, vt, 0, rows);
     if (rows >= cols) {
@@ -44,6 +59,4 @@ export function bjorck(
     }
     for (let i = 0; i < size; i++) V[i] = 1.5 * V[i] - 0.5 * c[i];
   }
-  result.set(V);
-  return result;
 }

@@ -15,6 +15,22 @@ export function finiteCopy(a: ArrayLike<number>, count: number, who: string): Fl
   return out;
 }
 
+/** Copies the first `count` entries of a into out (a float64 array), checking each for NaN and ±Infinity. */
+export function copyFinite(
+  a: ArrayLike<number>,
+  count: number,
+  who: string,
+  out: Float64Array,
+): Float64Array {
+  if (a.length < count) throw new RangeError(`${who}: input has ${a.length} entries, needs ${count}`);
+  for (let i = 0; i < count; i++) {
+    const x = a[i];
+    if (!Number.isFinite(x)) throw new NonFiniteError(`${who}: non-finite entry at index ${i}`);
+    out[i] = x;
+  }
+  return out;
+}
+
 /** The caller's output buffer if it is large enough, else a new one. */
 export function outputBuffer(out: Float64Array | undefined, count: number, who: string): Float64Array {
   if (out === undefined) return new Float64Array(count);

@@ -1,8 +1,9 @@
 import { ConvergenceError, NonFiniteError } from '../errors.ts';
+import { HeapWorkspace, type Workspace, withWorkspace } from './engine.ts';
 import { transposeInto } from './gemm-nt.ts';
-import { tridiagonalEigen } from './tridiagonal-dc.ts';
+import { tridiagonalEigen, tridiagonalEigenScratch } from './tridiagonal-dc.ts';
 import { tridiagonalQl } from './tridiagonal-ql.ts';
-import { applyTridiagonalQ, tridiagonalize } from './tridiagonalize.ts';
+import { applyTridiagonalQ, BACK_TRANSFORM_BLOCK, tridiagonalize } from './tridiagonalize.ts';
 
 /** Eigendecomposition `A = V·Diag(values)·Vᵀ` of a symmetric matrix. */
 export interface Eigh {
@@ -36,22 +37,42 @@ export function eigh(a: ArrayLike<number>, n: number, options: EighOptions = {})
   const values = options.values ?? new Float64Array(n);
   const vectors = options.vectors ?? new Float64Array(n * n);
   if (values.length < n || vectors.length < n * n) throw new RangeError('eigh: output buffers are too small');
+  if (a.length < n * n) throw new RangeError(`eigh: input has ${a.length} entries, needs ${n * n}`);
   if (n === 0) return { values, vectors };
-  const { A, s1, s2 } = symmetrizedScaled(a, n, 'eigh');
+  withWorkspace(eighScratch(n), (ws) => eighInto(a, n, values, vectors, ws));
+  return { values, vectors };
+}
+
+/** Float64 values of scratch {@link eighInto} takes from its workspace (its peak, the merges of D&C). */
+export function eighScratch(n: number): number {
+  return 2 * n * n + Math.max(tridiagonalEigenScratch(n), n * n + 4 * BACK_TRANSFORM_BLOCK * n) + 8 * n;
+}
+
+/** eigh with its scratch taken from `ws`; values and vectors are written to the given arrays. */
+export function eighInto(
+  a: ArrayLike<number>,
+  n: number,
+  values: Float64Array,
+  vectors: Float64Array,
+  ws: Workspace = new HeapWorkspace(),
+): void {
+  const mark = ws.mark();
+  const A = ws.f64(n * n);
+  const { s1, s2 } = symmetrizeScaled(a, n, 'eigh', A);
   const d = new Float64Array(n);
   const e = new Float64Array(Math.max(n - 1, 1));
   const tau = new Float64Array(Math.max(n - 2, 1));
-  tridiagonalize(A, n, d, e, tau);
-  const z = new Float64Array(n * n);
-  tridiagonalEigen(d, e, n, z);
+  tridiagonalize(A, n, d, e, tau, ws);
+  const z = ws.f64(n * n);
+  tridiagonalEigen(d, e, n, z, ws);
   // Eigenvectors of T as rows, then the back-transformation, then back to columns.
-  const zt = new Float64Array(n * n);
+  const zt = ws.f64(n * n);
   transposeInto(n, n, z, 0, n, zt, 0, n);
-  applyTridiagonalQ(A, n, tau, zt, n);
+  applyTridiagonalQ(A, n, tau, zt, n, ws);
   transposeInto(n, n, zt, 0, n, vectors, 0, n);
   for (let i = 0; i < n; i++) values[i] = d[i] / s1 / s2;
+  ws.release(mark);
   checkFinite(values, n, vectors);
-  return { values, vectors };
 }
 
 /**
@@ -61,30 +82,33 @@ export function eigh(a: ArrayLike<number>, n: number, options: EighOptions = {})
 export function eigvalsh(a: ArrayLike<number>, n: number, out?: Float64Array): Float64Array {
   const values = out ?? new Float64Array(n);
   if (values.length < n) throw new RangeError('eigvalsh: output buffer is too small');
+  if (a.length < n * n) throw new RangeError(`eigvalsh: input has ${a.length} entries, needs ${n * n}`);
   if (n === 0) return values;
-  const { A, s1, s2 } = symmetrizedScaled(a, n, 'eigvalsh');
-  const d = new Float64Array(n);
-  const e = new Float64Array(n);
-  const tau = new Float64Array(Math.max(n - 2, 1));
-  tridiagonalize(A, n, d, e, tau);
-  tridiagonalQl(d, e, n, null);
-  d.sort();
-  for (let i = 0; i < n; i++) values[i] = d[i] / s1 / s2;
+  withWorkspace(n * n + 4 * n, (ws) => {
+    const A = ws.f64(n * n);
+    const { s1, s2 } = symmetrizeScaled(a, n, 'eigvalsh', A);
+    const d = new Float64Array(n);
+    const e = new Float64Array(n);
+    const tau = new Float64Array(Math.max(n - 2, 1));
+    tridiagonalize(A, n, d, e, tau, ws);
+    tridiagonalQl(d, e, n, null);
+    d.sort();
+    for (let i = 0; i < n; i++) values[i] = d[i] / s1 / s2;
+  });
   checkFinite(values, n, null);
   return values;
 }
 
 /**
- * (A + Aᵀ)/2 in float64, times s1·s2, two powers of two that bring max |a_ij| into [0.5, 1) (1 for the zero
- * matrix). Two factors because a single 2^±1074 is not representable.
+ * A ← (a + aᵀ)/2 times s1·s2, two powers of two that bring max |a_ij| into [0.5, 1) (1 for the zero matrix).
+ * Two factors because a single 2^±1074 is not representable.
  */
-function symmetrizedScaled(
+function symmetrizeScaled(
   a: ArrayLike<number>,
   n: number,
   who: string,
-): { A: Float64Array; s1: number; s2: number } {
-  if (a.length < n * n) throw new RangeError(`${who}: input has ${a.length} entries, needs ${n * n}`);
-  const A = new Float64Array(n * n);
+  A: Float64Array,
+): { s1: number; s2: number } {
   let big = 0;
   for (let i = 0; i < n; i++) {
     for (let j = i; j < n; j++) {
@@ -110,7 +134,7 @@ function symmetrizedScaled(
     s2 = 2 ** (-exp - half);
     if (exp !== 0) for (let i = 0; i < n * n; i++) A[i] = A[i] * s1 * s2;
   }
-  return { A, s1, s2 };
+  return { s1, s2 };
 }
 
 function checkFinite(values: Float64Array, n: number, vectors: Float64Array | null): void {

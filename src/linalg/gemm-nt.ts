@@ -1,3 +1,5 @@
+import { wasmFor } from './engine.ts';
+
 /**
  * The one dense product the linear algebra is built on: `C = alpha·A·Bᵀ + beta·C` in float64, with A m×k and
  * B n×k, both read along contiguous rows. Every other product (A·B, Aᵀ·B, V·Diag·Vᵀ) is rearranged by the callers
@@ -7,6 +9,9 @@
  *
  * Operands are addressed as `X[off + row·ld + col]`, so sub-matrices of larger arrays can be passed without copies.
  * C must not overlap A or B.
+ *
+ * When A, B and C are views into the memory of the running linear-algebra workspace (src/linalg/engine.ts), the
+ * WASM twin `dgemmNT` (assembly/linalg.ts: the same tiles, two k per SIMD lane pair) runs instead.
  */
 
 /** Depth of one pass over k: keeps three rows of A and a column panel of B in L1/L2 across the tile loop. */
@@ -18,6 +23,45 @@ const JB = 96;
 export type GemmPart = 'full' | 'lower';
 
 export function gemmNT(
+  m: number,
+  n: number,
+  k: number,
+  alpha: number,
+  a: Float64Array,
+  aOff: number,
+  lda: number,
+  b: Float64Array,
+  bOff: number,
+  ldb: number,
+  beta: number,
+  c: Float64Array,
+  cOff: number,
+  ldc: number,
+  part: GemmPart = 'full',
+): void {
+  const wasm = wasmFor(a, b, c);
+  if (wasm !== null) {
+    wasm.dgemmNT(
+      m,
+      n,
+      k,
+      alpha,
+      a.byteOffset + 8 * aOff,
+      lda,
+      b.byteOffset + 8 * bOff,
+      ldb,
+      beta,
+      c.byteOffset + 8 * cOff,
+      ldc,
+      part === 'lower' ? 1 : 0,
+    );
+    return;
+  }
+  gemmNTScalar(m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, part);
+}
+
+/** The TypeScript kernel of {@link gemmNT} (the fallback, and the oracle of the WASM twin). */
+export function gemmNTScalar(
   m: number,
   n: number,
   k: number,

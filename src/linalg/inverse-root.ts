@@ -1,6 +1,7 @@
 import { NonFiniteError } from '../errors.ts';
-import { finiteCopy, outputBuffer } from './dense.ts';
+import { copyFinite, finiteCopy, outputBuffer } from './dense.ts';
 import { eigh } from './eigh.ts';
+import { withWorkspace } from './engine.ts';
 import { gemmNT, mirrorLower } from './gemm-nt.ts';
 
 /**
@@ -98,12 +99,16 @@ export function eigenReconstruct(
   s: ArrayLike<number>,
   out?: Float64Array,
 ): Float64Array {
-  const V = finiteCopy(vectors, n * k, 'eigenReconstruct');
   const result = outputBuffer(out, n * n, 'eigenReconstruct');
-  const vs = new Float64Array(n * k);
-  for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) vs[i * k + j] = V[i * k + j] * s[j];
-  gemmNT(n, n, k, 1, vs, 0, k, V, 0, k, 0, result, 0, n, 'lower');
-  mirrorLower(n, result, 0, n);
+  withWorkspace(2 * n * k + n * n, (ws) => {
+    const V = copyFinite(vectors, n * k, 'eigenReconstruct', ws.f64(n * k));
+    const vs = ws.f64(n * k);
+    for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) vs[i * k + j] = V[i * k + j] * s[j];
+    const c = ws.f64(n * n);
+    gemmNT(n, n, k, 1, vs, 0, k, V, 0, k, 0, c, 0, n, 'lower');
+    mirrorLower(n, c, 0, n);
+    result.set(c.subarray(0, n * n));
+  });
   return result;
 }
 

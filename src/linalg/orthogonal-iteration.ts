@@ -1,6 +1,7 @@
-import { finiteCopy } from './dense.ts';
+import { copyFinite, outputBuffer } from './dense.ts';
+import { withWorkspace } from './engine.ts';
 import { gemmNT, transposeInto } from './gemm-nt.ts';
-import { type QrSign, qrTransposed } from './qr.ts';
+import { type QrSign, qrInto, qrScratch } from './qr.ts';
 
 /**
  * One step of warm-started orthogonal (subspace) iteration, `Q ← qr(A·Q).Q` (ALGORITHMS.md P3): the basis
@@ -22,12 +23,16 @@ export function orthogonalIterationStep(
   out?: Float64Array,
 ): Float64Array {
   if (k > n || k < 0) throw new RangeError(`orthogonalIterationStep: needs k ≤ n, got k = ${k}, n = ${n}`);
-  const A = finiteCopy(a, n * n, 'orthogonalIterationStep (A)');
-  const Q = finiteCopy(q, n * k, 'orthogonalIterationStep (Q)');
-  const qt = new Float64Array(k * n);
-  transposeInto(n, k, Q, 0, k, qt, 0, n);
-  // at[j][i] = (A·Q)[i][j] = Σ_l Qᵀ[j][l]·A[i][l]
-  const at = new Float64Array(k * n);
-  gemmNT(k, n, n, 1, qt, 0, n, A, 0, n, 0, at, 0, n);
-  return qrTransposed(at, n, k, sign, { q: out });
+  const result = outputBuffer(out, n * k, 'orthogonalIterationStep');
+  withWorkspace(n * n + 3 * n * k + qrScratch(n, k), (ws) => {
+    const A = copyFinite(a, n * n, 'orthogonalIterationStep (A)', ws.f64(n * n));
+    const Q = copyFinite(q, n * k, 'orthogonalIterationStep (Q)', ws.f64(n * k));
+    const qt = ws.f64(k * n);
+    transposeInto(n, k, Q, 0, k, qt, 0, n);
+    // at[j][i] = (A·Q)[i][j] = Σ_l Qᵀ[j][l]·A[i][l]
+    const at = ws.f64(k * n);
+    gemmNT(k, n, n, 1, qt, 0, n, A, 0, n, 0, at, 0, n);
+    qrInto(at, n, k, sign, result, undefined, ws);
+  });
+  return result;
 }

@@ -1,4 +1,5 @@
 import { NonFiniteError } from '../errors.ts';
+import { type Workspace, withWorkspace } from './engine.ts';
 import { gemmNT, transposeInto } from './gemm-nt.ts';
 import { blockReflectorFactor, makeReflector } from './householder.ts';
 
@@ -46,49 +47,85 @@ export function qr(
   for (let i = 0; i < rows * cols; i++) {
     if (!Number.isFinite(a[i])) throw new NonFiniteError(`qr: non-finite entry at index ${i}`);
   }
-  const at = new Float64Array(cols * rows);
-  transposeInto(rows, cols, a, 0, cols, at, 0, rows);
-  return qrTransposed(at, rows, cols, sign, options);
+  const q = qOutput(options, rows, cols);
+  withWorkspace(rows * cols + qrScratch(rows, cols), (ws) => {
+    const at = ws.f64(cols * rows);
+    transposeInto(rows, cols, a, 0, cols, at, 0, rows);
+    qrInto(at, rows, cols, sign, q, options.r, ws);
+  });
+  return q;
 }
 
 /**
- * QR of A given as `at = Aᵀ` (cols×rows row-major, so row j is column j of A). Overwrites `at` with the
- * factorisation. For callers that can produce Aᵀ directly (orthogonal iteration forms (A·Q)ᵀ = Qᵀ·A).
- * Entries must be finite.
+ * QR of A given as `at = Aᵀ` (cols×rows row-major, so row j is column j of A; not modified), for callers that
+ * have Aᵀ at hand. Entries must be finite. Same result as {@link qr}.
  */
 export function qrTransposed(
-  at: Float64Array,
+  at: ArrayLike<number>,
   rows: number,
   cols: number,
   sign: QrSign,
   options: QrOptions = {},
 ): Float64Array {
-  const tau = new Float64Array(cols);
-  factor(at, rows, cols, tau);
-  const qt = new Float64Array(cols * rows);
-  formQt(at, rows, cols, tau, qt);
-  const flip = new Uint8Array(cols);
-  if (sign === 'positive-diagonal') for (let j = 0; j < cols; j++) flip[j] = at[j * rows + j] < 0 ? 1 : 0;
+  if (cols > rows) throw new RangeError(`qr: needs rows ≥ cols, got ${rows}×${cols}`);
+  const q = qOutput(options, rows, cols);
+  withWorkspace(rows * cols + qrScratch(rows, cols), (ws) => {
+    const work = ws.f64(cols * rows);
+    for (let i = 0; i < rows * cols; i++) work[i] = at[i];
+    qrInto(work, rows, cols, sign, q, options.r, ws);
+  });
+  return q;
+}
+
+function qOutput(options: QrOptions, rows: number, cols: number): Float64Array {
   const q = options.q ?? new Float64Array(rows * cols);
   if (q.length < rows * cols)
     throw new RangeError(`qr: output q has ${q.length} entries, needs ${rows * cols}`);
+  if (options.r && options.r.length < cols * cols) {
+    throw new RangeError(`qr: output r has ${options.r.length} entries, needs ${cols * cols}`);
+  }
+  return q;
+}
+
+/** Float64 values of scratch {@link qrInto} takes from its workspace. */
+export function qrScratch(rows: number, cols: number): number {
+  return rows * cols + 2 * NB * rows + 2 * NB * cols + 64;
+}
+
+/**
+ * The QR on a workspace: `at` (Aᵀ, cols×rows, overwritten) is factored, Q written to q (rows×cols) and, if
+ * given, R to r (cols×cols), with the sign convention applied to both.
+ */
+export function qrInto(
+  at: Float64Array,
+  rows: number,
+  cols: number,
+  sign: QrSign,
+  q: Float64Array,
+  r: Float64Array | undefined,
+  ws: Workspace,
+): void {
+  const mark = ws.mark();
+  const tau = new Float64Array(cols);
+  factor(at, rows, cols, tau, ws);
+  const qt = ws.f64(cols * rows);
+  formQt(at, rows, cols, tau, qt, ws);
+  const flip = new Uint8Array(cols);
+  if (sign === 'positive-diagonal') for (let j = 0; j < cols; j++) flip[j] = at[j * rows + j] < 0 ? 1 : 0;
   transposeInto(cols, rows, qt, 0, rows, q, 0, cols);
   if (sign === 'positive-diagonal') {
     for (let i = 0; i < rows; i++) {
-      const r = i * cols;
-      for (let j = 0; j < cols; j++) if (flip[j]) q[r + j] = -q[r + j];
+      const row = i * cols;
+      for (let j = 0; j < cols; j++) if (flip[j]) q[row + j] = -q[row + j];
     }
   }
-  if (options.r) {
-    const R = options.r;
-    if (R.length < cols * cols)
-      throw new RangeError(`qr: output r has ${R.length} entries, needs ${cols * cols}`);
+  if (r) {
     for (let i = 0; i < cols; i++) {
       const s = flip[i] ? -1 : 1;
-      for (let j = 0; j < cols; j++) R[i * cols + j] = j < i ? 0 : s * at[j * rows + i];
+      for (let j = 0; j < cols; j++) r[i * cols + j] = j < i ? 0 : s * at[j * rows + i];
     }
   }
-  return q;
+  ws.release(mark);
 }
 
 /** Reflector vectors of panel [k0, k0+kb) as explicit rows (kb × len, len = rows − k0). */
@@ -104,12 +141,13 @@ function panelVectors(at: Float64Array, rows: number, k0: number, kb: number, vt
 }
 
 /** dgeqrf on Aᵀ: R in the upper part (at[j][i], i ≤ j), reflector tails after the diagonal of each row. */
-function factor(at: Float64Array, rows: number, cols: number, tau: Float64Array): void {
-  const vt = new Float64Array(NB * rows);
-  const v = new Float64Array(rows * NB);
+function factor(at: Float64Array, rows: number, cols: number, tau: Float64Array, ws: Workspace): void {
+  const mark = ws.mark();
+  const vt = ws.f64(NB * rows);
+  const v = ws.f64(rows * NB);
   const t = new Float64Array(NB * NB);
-  const w = new Float64Array(cols * NB);
-  const w2 = new Float64Array(cols * NB);
+  const w = ws.f64(cols * NB);
+  const w2 = ws.f64(cols * NB);
   for (let k0 = 0; k0 < cols; k0 += NB) {
     const kb = Math.min(NB, cols - k0);
     // Panel: single reflectors applied within the panel.
@@ -139,17 +177,26 @@ function factor(at: Float64Array, rows: number, cols: number, tau: Float64Array)
     multiplyUpper(rest, kb, w, t, w2, false);
     gemmNT(rest, len, kb, -1, w2, 0, kb, v, 0, kb, 1, at, a2, rows);
   }
+  ws.release(mark);
 }
 
 /** dorgqr on Qᵀ: qt (cols×rows) ← rows of the thin Q's transpose. */
-function formQt(at: Float64Array, rows: number, cols: number, tau: Float64Array, qt: Float64Array): void {
+function formQt(
+  at: Float64Array,
+  rows: number,
+  cols: number,
+  tau: Float64Array,
+  qt: Float64Array,
+  ws: Workspace,
+): void {
+  const mark = ws.mark();
   qt.fill(0);
   for (let j = 0; j < cols; j++) qt[j * rows + j] = 1;
-  const vt = new Float64Array(NB * rows);
-  const v = new Float64Array(rows * NB);
+  const vt = ws.f64(NB * rows);
+  const v = ws.f64(rows * NB);
   const t = new Float64Array(NB * NB);
-  const w = new Float64Array(cols * NB);
-  const w2 = new Float64Array(cols * NB);
+  const w = ws.f64(cols * NB);
+  const w2 = ws.f64(cols * NB);
   const last = Math.floor((cols - 1) / NB) * NB;
   for (let k0 = last; k0 >= 0; k0 -= NB) {
     const kb = Math.min(NB, cols - k0);
@@ -164,6 +211,7 @@ function formQt(at: Float64Array, rows: number, cols: number, tau: Float64Array,
     multiplyUpper(m, kb, w, t, w2, true);
     gemmNT(m, len, kb, -1, w2, 0, kb, v, 0, kb, 1, qt, q0, rows);
   }
+  ws.release(mark);
 }
 
 /**

@@ -1,4 +1,5 @@
-import { finiteCopy, outputBuffer } from './dense.ts';
+import { copyFinite, outputBuffer } from './dense.ts';
+import { withWorkspace } from './engine.ts';
 import { gemmNT, transposeInto } from './gemm-nt.ts';
 
 /** Rows of Qᵀ·Aᵀ formed at a time: bounds the scratch to 96·n entries. */
@@ -20,12 +21,27 @@ export function rayleighQuotients(
   out?: Float64Array,
 ): Float64Array {
   if (k > n || k < 0) throw new RangeError(`rayleighQuotients: needs k ≤ n, got k = ${k}, n = ${n}`);
-  const A = finiteCopy(a, n * n, 'rayleighQuotients (A)');
-  const Q = finiteCopy(q, n * k, 'rayleighQuotients (Q)');
   const lambda = outputBuffer(out, k, 'rayleighQuotients');
-  const qt = new Float64Array(k * n);
-  transposeInto(n, k, Q, 0, k, qt, 0, n);
-  const p = new Float64Array(Math.min(CHUNK, k) * n);
+  const chunk = Math.min(CHUNK, k);
+  withWorkspace(n * n + 2 * n * k + chunk * n, (ws) => {
+    const A = copyFinite(a, n * n, 'rayleighQuotients (A)', ws.f64(n * n));
+    const Q = copyFinite(q, n * k, 'rayleighQuotients (Q)', ws.f64(n * k));
+    const qt = ws.f64(k * n);
+    transposeInto(n, k, Q, 0, k, qt, 0, n);
+    const p = ws.f64(chunk * n);
+    products(A, qt, p, n, k, lambda);
+  });
+  return lambda;
+}
+
+function products(
+  A: Float64Array,
+  qt: Float64Array,
+  p: Float64Array,
+  n: number,
+  k: number,
+  lambda: Float64Array,
+) {
   for (let j0 = 0; j0 < k; j0 += CHUNK) {
     const rows = Math.min(CHUNK, k - j0);
     // p[r][i] = Σ_l Q[l][j0+r]·A[i][l] = (Qᵀ·Aᵀ)[j0+r][i]
@@ -38,5 +54,4 @@ export function rayleighQuotients(
       lambda[j0 + r] = s;
     }
   }
-  return lambda;
 }

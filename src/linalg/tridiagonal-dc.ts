@@ -1,3 +1,4 @@
+import { HeapWorkspace, type Workspace } from './engine.ts';
 import { gemmNT } from './gemm-nt.ts';
 import { solveRankOneUpdate } from './secular.ts';
 import { sortEigenpairs, tridiagonalQl } from './tridiagonal-ql.ts';
@@ -18,16 +19,30 @@ const LEAF = 32;
  * @param d in: diagonal (n); out: eigenvalues, ascending.
  * @param e in: off-diagonal (n−1 entries; e[i] couples i and i+1); destroyed.
  * @param z out: n×n row-major, column j is the unit eigenvector of d[j].
+ * @param ws scratch for the merges (3n² values, allocated and released here).
  */
-export function tridiagonalEigen(d: Float64Array, e: Float64Array, n: number, z: Float64Array): void {
+export function tridiagonalEigen(
+  d: Float64Array,
+  e: Float64Array,
+  n: number,
+  z: Float64Array,
+  ws: Workspace = new HeapWorkspace(),
+): void {
   z.fill(0, 0, n * n);
   if (n === 0) return;
   if (n <= LEAF) {
     solveLeaf(d, e, n, z, 0, n);
     return;
   }
-  const work = new MergeWork(n);
+  const mark = ws.mark();
+  const work = new MergeWork(n, ws);
   divide(d, e, n, z, 0, n, work);
+  ws.release(mark);
+}
+
+/** Scratch (float64 values) {@link tridiagonalEigen} takes from its workspace. */
+export function tridiagonalEigenScratch(n: number): number {
+  return n > LEAF ? 3 * n * n : 0;
 }
 
 /** Scratch for the merges, sized for the top-level merge and reused by every smaller one. */
@@ -51,7 +66,7 @@ class MergeWork {
   readonly u: Float64Array;
   /** Product (m×k). */
   readonly c: Float64Array;
-  constructor(n: number) {
+  constructor(n: number, ws: Workspace) {
     this.zv = new Float64Array(n);
     this.dl = new Float64Array(n);
     this.zl = new Float64Array(n);
@@ -65,9 +80,9 @@ class MergeWork {
     this.outVal = new Float64Array(n);
     this.outSrc = new Int32Array(n);
     this.tmp = new Float64Array(n);
-    this.q = new Float64Array(n * n);
-    this.u = new Float64Array(n * n);
-    this.c = new Float64Array(n * n);
+    this.q = ws.f64(n * n);
+    this.u = ws.f64(n * n);
+    this.c = ws.f64(n * n);
   }
 }
 

@@ -1,3 +1,4 @@
+import { HeapWorkspace, type LinalgExports, type Workspace, wasmForAll } from './engine.ts';
 import { gemmNT, transposeInto } from './gemm-nt.ts';
 import { blockReflectorFactor, makeReflector } from './householder.ts';
 import { multiplyUpper } from './qr.ts';
@@ -16,6 +17,7 @@ import { multiplyUpper } from './qr.ts';
  * @param d out: diagonal of T (n).
  * @param e out: off-diagonal of T (n−1).
  * @param tau out: reflector scales (n−2; τ = 0 means H = I).
+ * @param ws where the step vectors live; with a WASM workspace (and `a` in it) the fused loop runs in WASM.
  */
 export function tridiagonalize(
   a: Float64Array,
@@ -23,17 +25,21 @@ export function tridiagonalize(
   d: Float64Array,
   e: Float64Array,
   tau: Float64Array,
+  ws: Workspace = new HeapWorkspace(),
 ): void {
   if (n === 0) return;
   if (n >= 3) {
-    const v = new Float64Array(n);
-    const w = new Float64Array(n);
-    const u = new Float64Array(n);
-    const p = new Float64Array(n);
+    const v = ws.f64(n);
+    const w = ws.f64(n);
+    const u = ws.f64(n);
+    const p = ws.f64(n);
+    const wasm = wasmForAll([a, v, w, u, p]);
+    const update = (i0: number, x: Float64Array, y: Float64Array, z: Float64Array) =>
+      wasm !== null ? fusedUpdateWasm(wasm, a, n, i0, x, y, z, p) : fusedUpdate(a, n, i0, x, y, z, p);
     tau[0] = makeReflector(a, 1, n - 1);
     loadReflector(a, n, 0, v);
     // p = B·v for the first trailing block (no update yet: w = 0 and the old vector v = 0).
-    fusedUpdate(a, n, 1, u, w, v, p);
+    update(1, u, w, v);
     for (let k = 0; k <= n - 3; k++) {
       const tk = tau[k];
       // w = τ·p − (τ²/2)(pᵀv)·v on indexes k+1..n−1; p still lacks its factor τ.
@@ -52,13 +58,26 @@ export function tridiagonalize(
         loadReflector(a, n, k + 1, u);
       }
       p.fill(0);
-      fusedUpdate(a, n, k + 2, v, w, u, p);
+      update(k + 2, v, w, u);
       // Next step: v ← u (p already holds B'·u).
       v.set(u);
     }
   }
   for (let i = 0; i < n; i++) d[i] = a[i * n + i];
   for (let i = 0; i < n - 1; i++) e[i] = a[i * n + i + 1];
+}
+
+function fusedUpdateWasm(
+  wasm: LinalgExports,
+  a: Float64Array,
+  n: number,
+  i0: number,
+  v: Float64Array,
+  w: Float64Array,
+  u: Float64Array,
+  q: Float64Array,
+): void {
+  wasm.dsytrdUpdate(n, a.byteOffset, i0, v.byteOffset, w.byteOffset, u.byteOffset, q.byteOffset);
 }
 
 /** Expands reflector k (vector over indexes k+1..n−1) into v, zeros elsewhere. */
@@ -125,7 +144,8 @@ function fusedUpdate(
 }
 
 /** Reflectors per block in the back-transformation. */
-const NB = 48;
+export const BACK_TRANSFORM_BLOCK = 48;
+const NB = BACK_TRANSFORM_BLOCK;
 
 /**
  * Back-transformation `X ← Q·X` for X given by rows, `xt = Xᵀ` (cols×n row-major, e.g. one eigenvector of T per
@@ -138,14 +158,15 @@ export function applyTridiagonalQ(
   tau: Float64Array,
   xt: Float64Array,
   cols: number,
+  ws: Workspace = new HeapWorkspace(),
 ): void {
   const nr = n - 2; // number of reflectors
   if (nr <= 0 || cols === 0) return;
-  const vt = new Float64Array(NB * n);
-  const v = new Float64Array(n * NB);
+  const vt = ws.f64(NB * n);
+  const v = ws.f64(n * NB);
   const t = new Float64Array(NB * NB);
-  const w = new Float64Array(cols * NB);
-  const w2 = new Float64Array(cols * NB);
+  const w = ws.f64(cols * NB);
+  const w2 = ws.f64(cols * NB);
   const last = Math.floor((nr - 1) / NB) * NB;
   for (let k0 = last; k0 >= 0; k0 -= NB) {
     const kb = Math.min(NB, nr - k0);

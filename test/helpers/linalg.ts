@@ -1,3 +1,14 @@
+import { availableEngines, type EngineName, enableRelaxedSimd } from '../../src/kernels/index.ts';
+
+/**
+ * Every engine the linear algebra can run on in this process (relaxed SIMD is enabled for the test process,
+ * which only affects this process). The suites run once per engine.
+ */
+export function linalgEngines(): EngineName[] {
+  enableRelaxedSimd();
+  return availableEngines();
+}
+
 /**
  * Independent float64 oracles for the linear-algebra tests: a seeded generator, random orthogonal matrices built
  * from products of random reflections (so they do not depend on the QR under test), and naive triple-loop
