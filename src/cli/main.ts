@@ -62,7 +62,10 @@ export async function main(
     await program.parseAsync([...argv], { from: 'user' });
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return EXIT.ok;
+      // Help asked for (--help, `help <command>`) or the version: done. Help shown because of an error: usage code.
+      if (['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(e.code)) {
+        return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      }
       // commander has printed its own one-line error; add the usage.
       io.stderr.write(`${usageLine(argv)}\n`);
       return EXIT.usage;

@@ -9,14 +9,14 @@ const EVAL_WINDOWS = 128;
 const EVAL_CHUNK = 32;
 
 /**
- * `count` windows of `context + 1` characters spread evenly over `text` (fixed, so every optimizer is scored on
- * the same characters).
+ * Start offsets of up to `count` windows of `context + 1` characters spread evenly over the text, never
+ * overlapping (a short text gets fewer windows). Fixed, so every optimizer is scored on the same characters.
  */
 export function evenWindows(textLength: number, context: number, count: number): number[] {
   const span = textLength - (context + 1);
   if (span < 0)
     throw new RangeError(`text of ${textLength} characters is shorter than a window of ${context + 1}`);
-  const n = Math.max(1, Math.min(count, span + 1));
+  const n = Math.max(1, Math.min(count, Math.floor(textLength / (context + 1))));
   return Array.from({ length: n }, (_, i) => (n === 1 ? 0 : Math.floor((i * span) / (n - 1))));
 }
 
