@@ -116,7 +116,7 @@ function f32buf(k: Kernels, data: ArrayLike<number>) {
 }
 
 function scratch(k: Kernels, n: number) {
-  return { q: k.arena.f32(n * n), qs: k.arena.f32(n * n), t: k.arena.f32(n * n), s: k.arena.f32(n) };
+  return { q: k.arena.f32(n * n), qs: k.arena.f32(n * n), s: k.arena.f32(n) };
 }
 
 for (const engine of ['typescript', 'auto'] as const) {

@@ -184,7 +184,6 @@ export class DistributedShampoo implements ShampooVariant {
     this.rootScratch = {
       q: arena.f32(maxDim * maxDim),
       qs: arena.f32(maxDim * maxDim),
-      t: arena.f32(maxDim * maxDim),
       s: arena.f32(maxDim),
     };
     this.candidate = arena.f32(maxDim * maxDim);

@@ -74,11 +74,10 @@ export function stabilizedInversePower(
   out.set(mu);
 }
 
-/** Scratch for one factor of order ≤ capacity: three n×n f32 matrices and one n-vector. */
+/** Scratch for one factor of order ≤ capacity: two capacity² f32 matrices and one capacity-vector. */
 export interface RootScratch {
   q: F32Buffer;
   qs: F32Buffer;
-  t: F32Buffer;
   s: F32Buffer;
 }
 
