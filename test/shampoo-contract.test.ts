@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConfigError, ConvergenceError, NonFiniteError } from '../src/errors.ts';
+import { ConfigError, ConvergenceError, NonFiniteError, ShapeError } from '../src/errors.ts';
 import type { Param, StateDict } from '../src/optimizers/optimizer.ts';
 import { Shampoo } from '../src/optimizers/shampoo.ts';
 import type { ShampooConfig } from '../src/optimizers/shampoo-config.ts';
@@ -449,4 +449,20 @@ test('weight decay types: CORRECTED with peakLr = lr and INDEPENDENT with peakLr
   });
   const l2 = run({ weightDecayType: 'L2' });
   assert.ok(l2[0].some((v, k) => Math.abs(v - decoupled[0][k]) > 1e-5));
+});
+
+test('a factor too large to allocate is a ShapeError naming the parameter and the option', () => {
+  const long = [{ name: 'embedding', shape: [20000], data: new Float32Array(20000) }];
+  assert.throws(
+    () => new Shampoo(long, { maxPreconditionerDim: Number.POSITIVE_INFINITY }),
+    (e: unknown) =>
+      e instanceof ShapeError && /embedding/.test(e.message) && /maxPreconditionerDim/.test(e.message),
+  );
+  const wide = [{ name: 'w', shape: [2, 20000], data: new Float32Array(40000) }];
+  assert.throws(
+    () => new Shampoo(wide, { variant: 'lowbit', precMaxorder: 30000 }),
+    (e: unknown) => e instanceof ShapeError && /precMaxorder/.test(e.message),
+  );
+  // The defaults block such parameters instead.
+  assert.ok(new Shampoo(long).stateBytes().total > 0);
 });

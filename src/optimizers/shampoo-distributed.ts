@@ -21,6 +21,7 @@ import {
 import type { ResolvedDistributedConfig } from './shampoo-config.ts';
 import {
   allocIdentity,
+  checkFactorOrder,
   FailureCounters,
   type ShampooHost,
   type ShampooVariant,
@@ -121,6 +122,7 @@ export class DistributedShampoo implements ShampooVariant {
           block.size.forEach((dim, mode) => {
             const exponent = inverseExponent(pc.inverseExponentOverride, order, mode);
             if (exponent === 0) return;
+            checkFactorOrder(host, pi, dim, 'maxPreconditionerDim');
             const f: Factor = {
               mode,
               dim,

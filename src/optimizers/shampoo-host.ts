@@ -1,4 +1,4 @@
-import { ConvergenceError } from '../errors.ts';
+import { ConvergenceError, ShapeError } from '../errors.ts';
 import type { ArenaBuffer, DType, F32Buffer, Kernels } from '../kernels/index.ts';
 import { REFRESH_FAILURE_TEXT, type RefreshStatus } from '../preconditioner/refresh-status.ts';
 import type { Param, StateKind } from './optimizer.ts';
@@ -28,6 +28,23 @@ export interface ShampooVariant {
   step(grads: readonly Float32Array[], t: number): void;
   /** The largest consecutive-failure count over all blocks. */
   consecutiveFailures(): number;
+}
+
+/**
+ * The largest factor order that can exist: an n×n float32 matrix must fit in one WebAssembly memory (4 GiB)
+ * with room to spare. Larger blocks come from an unbounded max dim (e.g. `maxPreconditionerDim: Infinity` on a
+ * long vector) and would otherwise fail deep inside the allocator.
+ */
+const MAX_FACTOR_ORDER = 16384;
+
+/** Throws `ShapeError` for a factor too large to allocate, naming the parameter and the option to lower. */
+export function checkFactorOrder(host: ShampooHost, param: number, dim: number, option: string): void {
+  if (dim > MAX_FACTOR_ORDER) {
+    throw new ShapeError(
+      `param ${param}${host.paramLabel(param)}: a ${dim}×${dim} Kronecker factor is too large ` +
+        `(at most ${MAX_FACTOR_ORDER}); lower '${option}'`,
+    );
+  }
 }
 
 /** A state buffer initialized to the n×n identity. */

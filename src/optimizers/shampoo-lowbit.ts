@@ -10,7 +10,13 @@ import type { RefreshStatus } from '../preconditioner/refresh-status.ts';
 import { commit } from '../preconditioner/root-inverse.ts';
 import { type AdamWHyper, adamwUpdate } from './adamw-update.ts';
 import type { ResolvedLowbitConfig } from './shampoo-config.ts';
-import { allocIdentity, FailureCounters, type ShampooHost, type ShampooVariant } from './shampoo-host.ts';
+import {
+  allocIdentity,
+  checkFactorOrder,
+  FailureCounters,
+  type ShampooHost,
+  type ShampooVariant,
+} from './shampoo-host.ts';
 
 /** One factor of a block: the eigen-parametrized statistics `(vt, s)` and the stored inverse root. */
 interface EigenFactor {
@@ -96,6 +102,7 @@ export class LowbitShampoo implements ShampooVariant {
                 ]
               : [['left', rows]];
           const factors = sides.map(([side, dim], k) => {
+            checkFactorOrder(host, pi, dim, 'precMaxorder');
             const s = host.allocState(pi, `block${bi}.eigenvalues${k}`, 'eigenvalues', 'f32', dim);
             s.view().fill(cfg.matrixEps);
             return {
