@@ -16,6 +16,9 @@ let wasmPathsSet = false;
  * @tensorflow/tfjs-backend-wasm package (its `dist/` folder), so nothing is fetched over the network.
  */
 export async function useBackend(name: BackendName): Promise<{ backend: string; wasmFeatures?: string }> {
+  // Production mode: no console banners from tfjs (the CPU backend's "install tfjs-node" notice) in the
+  // CLI's output; it disables only debug checks the CLI does not use.
+  tf.env().set('PROD', true);
   if (name === 'wasm' && !wasmPathsSet) {
     const require = createRequire(import.meta.url);
     const root = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));

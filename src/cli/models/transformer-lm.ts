@@ -1,6 +1,8 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import { Prng } from '../prng.ts';
-import { CausalSelfAttention, PositionEmbedding } from './causal-self-attention.ts';
+import { CausalSelfAttention } from './causal-self-attention.ts';
+import { PositionEmbedding } from './position-embedding.ts';
+import { TokenEmbedding } from './token-embedding.ts';
 
 export interface TransformerLmConfig {
   vocabSize: number;
@@ -24,17 +26,14 @@ export const DEFAULT_TRANSFORMER: Omit<TransformerLmConfig, 'vocabSize'> = {
  */
 export function buildTransformerLm(cfg: TransformerLmConfig, seed: number): tfl.LayersModel {
   const seeds = new Prng(seed);
-  const normal = () => tfl.initializers.randomNormal({ mean: 0, stddev: 0.02, seed: seeds.seed() });
   const glorot = () => tfl.initializers.glorotUniform({ seed: seeds.seed() });
   const tokens = tfl.input({ shape: [cfg.context], dtype: 'int32', name: 'tokens' });
-  const embedded = tfl.layers
-    .embedding({
-      inputDim: cfg.vocabSize,
-      outputDim: cfg.width,
-      embeddingsInitializer: normal(),
-      name: 'token_embedding',
-    })
-    .apply(tokens) as tfl.SymbolicTensor;
+  const embedded = new TokenEmbedding({
+    vocabSize: cfg.vocabSize,
+    width: cfg.width,
+    seed: seeds.seed(),
+    name: 'token_embedding',
+  }).apply(tokens) as tfl.SymbolicTensor;
   let x = new PositionEmbedding({ seed: seeds.seed(), name: 'position_embedding' }).apply(
     embedded,
   ) as tfl.SymbolicTensor;
