@@ -168,7 +168,8 @@ for (const backend of ['cpu', 'wasm'] as const) {
     [0, 6, 2, 2, 5, 1].forEach((id, p) => {
       for (let j = 0; j < 3; j++) want[id * 3 + j] += wv[p * 3 + j];
     });
-    Array.from(g.dataSync()).forEach((v, i) => assert.ok(Math.abs(v - want[i]) < 1e-6, `${i}`));
+    const gv = g.dataSync();
+    for (let i = 0; i < 21; i++) assert.ok(Math.abs(gv[i] - want[i]) < 1e-6, `${i}: ${gv[i]} vs ${want[i]}`);
     layer.dispose();
   });
 }
@@ -232,14 +233,14 @@ test('WASM transposed-matmul fast path: same products and gradients as the CPU b
   const before = backend.numDataIds();
   const got = compute();
   assert.equal(backend.numDataIds(), before, 'transposed intermediates are freed');
-  got.forEach((outs, i) =>
-    outs.forEach((values, j) =>
-      values.forEach((v, k) =>
+  for (const [i, outs] of got.entries()) {
+    for (const [j, values] of outs.entries()) {
+      for (const [k, v] of values.entries()) {
         assert.ok(
           Math.abs(v - want[i][j][k]) < 1e-5,
           `case ${i} output ${j}[${k}]: ${v} vs ${want[i][j][k]}`,
-        ),
-      ),
-    ),
-  );
+        );
+      }
+    }
+  }
 });
