@@ -101,6 +101,17 @@ const CONFIGS: [string, ShampooConfig][] = [
     },
   ],
   [
+    'lowbit AdamW, Schur–Newton roots',
+    {
+      variant: 'lowbit',
+      lr: 1e-2,
+      statComputeSteps: 1,
+      precComputeSteps: 2,
+      precMaxorder: 4,
+      invRootMode: 1,
+    },
+  ],
+  [
     'lowbit SGD, Nesterov, 1-D preconditioned',
     {
       variant: 'lowbit',
@@ -174,7 +185,7 @@ test('stateBytes: the analytic count of §7, equal to what the state dict holds'
 
   // Low-bit form: per factor of order d, eigenvectors d² + eigenvalues d + root d² (fp32); AdamW m, v.
   // [6,5] → same 4 blocks (Σd² = 74, Σd = 22); [7] and [] get no preconditioner; [2,1,3] → (2,3) (13, 5).
-  const lb = new Shampoo(params(1), CONFIGS[4][1]);
+  const lb = new Shampoo(params(1), CONFIGS[4][1]); // lowbit AdamW
   const lbBytes = lb.stateBytes();
   assert.deepEqual(lbBytes.byKind, {
     factor: 4 * (74 + 13),
@@ -351,7 +362,7 @@ const INVALID: [Record<string, unknown>, string][] = [
   [{ variant: 'lowbit', statComputeSteps: 0 }, 'statComputeSteps'],
   [{ variant: 'lowbit', statDecay: 1.5 }, 'statDecay'],
   [{ variant: 'lowbit', quanBlocksize: 100 }, 'quanBlocksize'],
-  [{ variant: 'lowbit', invRootMode: 1 }, 'invRootMode'],
+  [{ variant: 'lowbit', invRootMode: 2 }, 'invRootMode'],
   [{ variant: 'lowbit', matrixEps: 0 }, 'matrixEps'],
 ];
 

@@ -5,6 +5,7 @@ import type { Param } from '../src/optimizers/optimizer.ts';
 import { Shampoo } from '../src/optimizers/shampoo.ts';
 import type { ShampooConfig } from '../src/optimizers/shampoo-config.ts';
 import { inverseExponent } from '../src/optimizers/shampoo-distributed.ts';
+import { coupledNewtonInverseRoot } from '../src/preconditioner/coupled-newton.ts';
 import { eigenFactorRoot, updateEigenFactor } from '../src/preconditioner/eigen-factor.ts';
 import {
   eighEigendecomposition,
@@ -408,3 +409,33 @@ test('eigendecomposed (eigh) and root-inverse Shampoo are the same method', () =
   const init32 = init.map((x) => x);
   assert.ok(relErr(root[0], init32[0]) > 1e-3);
 });
+
+for (const engine of ['typescript', 'auto'] as const) {
+  test(`Schur–Newton inverse root (inv_root_mode 1) matches (A + ε·λ_max·I)^(−1/p) (${engine})`, () => {
+    const k = createKernels({ engine });
+    const n = 12;
+    const u = orthogonal(n, new Rng(7));
+    const lambda = Array.from({ length: n }, (_, i) => 0.1 + (0.9 * i) / (n - 1));
+    const a = f32buf(k, compose(u, lambda, n));
+    const sc = {
+      x: k.arena.f32(n * n),
+      m: k.arena.f32(n * n),
+      t: k.arena.f32(n * n),
+      u: k.arena.f32(n * n),
+      v: k.arena.f32(n * n),
+    };
+    for (const p of [4, 2]) {
+      const out = k.arena.f32(n * n);
+      assert.equal(coupledNewtonInverseRoot(k, a, n, p, 1e-6, sc, out), 'ok');
+      const exact = compose(
+        u,
+        lambda.map((l) => (l + 1e-6) ** (-1 / p)),
+        n,
+      );
+      assert.ok(relErr(out.view(), exact) < 1e-4, `p = ${p}: ${relErr(out.view(), exact)}`);
+    }
+    const one = k.arena.f32(1);
+    assert.equal(coupledNewtonInverseRoot(k, f32buf(k, [4]), 1, 4, 1e-6, sc, one), 'ok');
+    assert.equal(one.view()[0], 1, 'a 1×1 factor gives 1, as the reference');
+  });
+}

@@ -291,8 +291,12 @@ export interface LowbitShampooConfig extends SharedOptions {
   rectT1?: number;
   /** Björck iterations before a root from quantized eigenvectors (no effect at 32 bits). Integer ≥ 0. Default 4. */
   rectT2?: number;
-  /** 0: root from the eigen-parametrization (`Vtᵀ·Diag((λ+ρ)^(−1/4))·Vt`). Only 0 is implemented. Default 0. */
-  invRootMode?: number;
+  /**
+   * 0: root from the eigen-parametrization, `Vtᵀ·Diag((λ+ρ)^(−1/4))·Vt` with `ρ = matrixEps·max λ`.
+   * 1: coupled Schur–Newton iteration on the reconstructed factor (10 rounds, tolerance 1e-6, ridge
+   * `matrixEps·λ_max` with λ_max from power iteration). Default 0.
+   */
+  invRootMode?: 0 | 1;
   /**
    * Precondition 1-D parameters with one eigen-parametrized factor over the vector and exponent 1/2 (an
    * extension). Default false: as the reference, they get no preconditioner.
@@ -322,7 +326,7 @@ export interface ResolvedLowbitConfig {
   quanBlocksize: number;
   rectT1: number;
   rectT2: number;
-  invRootMode: 0;
+  invRootMode: 0 | 1;
   precondition1d: boolean;
   maxConsecutiveFailures: number;
   precision: 'fp32';
@@ -753,8 +757,11 @@ function resolveLowbit(c: Obj, shared: ResolvedShared): ResolvedLowbitConfig & R
     );
   }
   const invRootMode = c.invRootMode ?? 0;
-  if (invRootMode !== 0) {
-    throw new ConfigError('invRootMode', `only 0 (eigen formula) is implemented, got ${String(invRootMode)}`);
+  if (invRootMode !== 0 && invRootMode !== 1) {
+    throw new ConfigError(
+      'invRootMode',
+      `expected 0 (eigen formula) or 1 (Schur–Newton), got ${String(invRootMode)}`,
+    );
   }
   const quanBlocksize = c.quanBlocksize ?? 64;
   if (![64, 128, 256, 512, 1024, 2048].includes(quanBlocksize as number)) {
@@ -787,7 +794,7 @@ function resolveLowbit(c: Obj, shared: ResolvedShared): ResolvedLowbitConfig & R
     quanBlocksize: quanBlocksize as number,
     rectT1: checkInteger('rectT1', c.rectT1 ?? 1, 0),
     rectT2: checkInteger('rectT2', c.rectT2 ?? 4, 0),
-    invRootMode: 0,
+    invRootMode,
     precondition1d: checkBoolean('precondition1d', c.precondition1d ?? false),
     maxConsecutiveFailures: checkInteger('maxConsecutiveFailures', c.maxConsecutiveFailures ?? 3, 0),
     precision: 'fp32',

@@ -1,9 +1,11 @@
 import { type Block, forEachRun, gatherBlock, lowbitLayout } from '../blocking.ts';
 import type { F32Buffer, Kernels } from '../kernels/index.ts';
+import { type CoupledNewtonScratch, coupledNewtonInverseRoot } from '../preconditioner/coupled-newton.ts';
 import {
   type EigenFactorScratch,
   eigenFactorRoot,
   type FactorSide,
+  reconstructFactor,
   updateEigenFactor,
 } from '../preconditioner/eigen-factor.ts';
 import type { RefreshStatus } from '../preconditioner/refresh-status.ts';
@@ -65,6 +67,7 @@ export class LowbitShampoo implements ShampooVariant {
   private readonly failures: FailureCounters;
   private readonly scratch: EigenFactorScratch;
   private readonly candidate: F32Buffer;
+  private readonly newton: CoupledNewtonScratch | null;
   private readonly hyper: AdamWHyper;
 
   constructor(host: ShampooHost, cfg: ResolvedLowbitConfig) {
@@ -149,6 +152,9 @@ export class LowbitShampoo implements ShampooVariant {
       s: arena.f32(maxDim),
     };
     this.candidate = arena.f32(maxDim * maxDim);
+    const square = () => arena.f32(maxDim * maxDim);
+    this.newton =
+      cfg.invRootMode === 1 ? { x: square(), m: square(), t: square(), u: square(), v: square() } : null;
   }
 
   consecutiveFailures(): number {
@@ -168,6 +174,22 @@ export class LowbitShampoo implements ShampooVariant {
       restore?.();
       throw e;
     }
+  }
+
+  /** `inv_root_mode=1`: Schur–Newton on the reconstructed factor `Vtᵀ·Diag(S)·Vt`. */
+  private newtonRoot(f: EigenFactor, exponent: number, out: F32Buffer): RefreshStatus {
+    const { a, w } = this.scratch;
+    reconstructFactor(this.kernels, f.vt, f.s, f.dim, w, a);
+    if (!this.kernels.allFinite(a.slice(0, f.dim * f.dim))) return 'non-finite-input';
+    return coupledNewtonInverseRoot(
+      this.kernels,
+      a,
+      f.dim,
+      1 / exponent,
+      this.cfg.matrixEps,
+      this.newton!,
+      out,
+    );
   }
 
   private stepParam(
@@ -207,17 +229,9 @@ export class LowbitShampoo implements ShampooVariant {
         if (roots) {
           for (const f of b.factors) {
             const cand = this.candidate.slice(0, f.dim * f.dim);
-            const status = eigenFactorRoot(
-              k,
-              f.vt,
-              f.s,
-              f.dim,
-              p.exponent,
-              cfg.matrixEps,
-              0,
-              this.scratch,
-              cand,
-            );
+            const status = this.newton
+              ? this.newtonRoot(f, p.exponent, cand)
+              : eigenFactorRoot(k, f.vt, f.s, f.dim, p.exponent, cfg.matrixEps, 0, this.scratch, cand);
             if (status === 'ok') commit(cand.view(), f.root);
             else failure = status;
           }
