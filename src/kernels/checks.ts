@@ -18,11 +18,14 @@ function atLeast(kernel: string, name: string, buffer: F32Buffer, elements: numb
   }
 }
 
-function overlaps(x: F32Buffer, y: F32Buffer): boolean {
+/** Whether the first `xCount` elements of x and the first `yCount` of y share memory. */
+function overlaps(x: F32Buffer, xCount: number, y: F32Buffer, yCount: number): boolean {
   return (
+    xCount > 0 &&
+    yCount > 0 &&
     x.arena === y.arena &&
-    x.byteOffset < y.byteOffset + y.byteLength &&
-    y.byteOffset < x.byteOffset + x.byteLength
+    x.byteOffset < y.byteOffset + 4 * yCount &&
+    y.byteOffset < x.byteOffset + 4 * xCount
   );
 }
 
@@ -33,13 +36,8 @@ export function checkGemm(m: number, n: number, k: number, a: F32Buffer, b: F32B
   atLeast('gemm', 'A', a, m * k);
   atLeast('gemm', 'B', b, k * n);
   atLeast('gemm', 'C', c, m * n);
-  const cUsed = c.slice(0, m * n);
-  if (
-    (m * k > 0 && overlaps(cUsed, a.slice(0, m * k))) ||
-    (k * n > 0 && overlaps(cUsed, b.slice(0, k * n)))
-  ) {
+  if (overlaps(c, m * n, a, m * k) || overlaps(c, m * n, b, k * n))
     throw new ShapeError('gemm: C overlaps A or B');
-  }
 }
 
 export function checkSyrk(n: number, k: number, a: F32Buffer, c: F32Buffer): void {
@@ -47,7 +45,7 @@ export function checkSyrk(n: number, k: number, a: F32Buffer, c: F32Buffer): voi
   dimension('syrk k', k);
   atLeast('syrk', 'A', a, n * k);
   atLeast('syrk', 'C', c, n * n);
-  if (n * k > 0 && overlaps(c.slice(0, n * n), a.slice(0, n * k))) throw new ShapeError('syrk: C overlaps A');
+  if (overlaps(c, n * n, a, n * k)) throw new ShapeError('syrk: C overlaps A');
 }
 
 /** Every buffer in `inputs` holds at least as many elements as `output` (the one whose length is used). */
