@@ -122,6 +122,8 @@ export function wasmUnavailableReason(engine: WasmEngineName): string | null {
 export function compileWasm(engine: WasmEngineName): WebAssembly.Module {
   const build = builds[engine];
   if (build.module !== null) return build.module;
+  // A refused synchronous compilation is not retried on every call; preloadWasm clears it.
+  if (build.failure !== null) throw new EngineError(`${engine}: ${build.failure}`);
   if (!wasmValidates(engine)) throw new EngineError(`${engine}: ${unsupportedReason(engine)}`);
   try {
     build.module = new WebAssembly.Module(bytesOf(engine) as BufferSource);
