@@ -263,3 +263,31 @@ export function dsytrdUpdate(n: i32, a: usize, i0: i32, v: usize, w: usize, u: u
     store<f64>(q + iB, load<f64>(q + iB) + x * load<f64>(u + iB));
   }
 }
+
+/**
+ * Applies the reflector H = I − τ·v·vᵀ held in row k of the row-major matrix a (leading dimension ld) to rows
+ * j0..j1−1 of a, over columns k..k+len−1: v[0] = 1 (implicit) and v[1..] = a[k][k+1 ..]. For each row x:
+ * `x ← x − τ·(vᵀx)·v`. The twin of reflectRows in src/linalg/householder.ts.
+ */
+export function dreflectRows(a: usize, ld: i32, k: i32, len: i32, tau: f64, j0: i32, j1: i32): void {
+  const ldB = (<usize>ld) << 3;
+  const kB = (<usize>k) << 3;
+  const v = a + <usize>k * ldB + kB;
+  const tail = len - 1;
+  const tail2 = tail & ~1;
+  const tail2B = (<usize>tail2) << 3;
+  for (let j = j0; j < j1; j++) {
+    const x = a + <usize>j * ldB + kB;
+    let s = f64x2.splat(0);
+    for (let p: usize = 0; p < tail2B; p += 16) s = madd2(v128.load(v + 8 + p), v128.load(x + 8 + p), s);
+    let dot = load<f64>(x) + hsum(s);
+    if (tail & 1) dot += load<f64>(v + 8 + tail2B) * load<f64>(x + 8 + tail2B);
+    dot *= tau;
+    store<f64>(x, load<f64>(x) - dot);
+    const d2 = f64x2.splat(dot);
+    for (let p: usize = 0; p < tail2B; p += 16) {
+      v128.store(x + 8 + p, nmadd2(d2, v128.load(v + 8 + p), v128.load(x + 8 + p)));
+    }
+    if (tail & 1) store<f64>(x + 8 + tail2B, load<f64>(x + 8 + tail2B) - dot * load<f64>(v + 8 + tail2B));
+  }
+}

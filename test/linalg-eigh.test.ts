@@ -126,6 +126,32 @@ for (const engine of linalgEngines()) {
       assert.deepEqual([...eigh(b, 5).values], [-5, -1, 0, 2, 3]);
     });
 
+    test('structured tridiagonal matrices: Clement (known spectrum), Wilkinson W+, glued Wilkinson', () => {
+      // Clement (Kac) matrix: off-diagonals √(i(n−i)), eigenvalues −(n−1), −(n−3), …, n−1.
+      const n = 101;
+      const c = new Float64Array(n * n);
+      for (let i = 0; i + 1 < n; i++)
+        c[i * n + i + 1] = c[(i + 1) * n + i] = Math.sqrt((i + 1) * (n - 1 - i));
+      const rc = eigh(c, n);
+      for (let i = 0; i < n; i++)
+        assert.ok(Math.abs(rc.values[i] - (2 * i - (n - 1))) < 1e-11, `Clement λ[${i}]`);
+      assert.ok(orthogonalityError(rc.vectors, n, n) < 20 * n * EPS);
+      // W+ (pairs of eigenvalues agreeing to ~1e-14) and copies glued by 1e-9: many near-equal eigenvalues.
+      for (const [m, glue] of [
+        [201, 1],
+        [21 * 12, 1e-9],
+      ]) {
+        const w = new Float64Array(m * m);
+        for (let i = 0; i < m; i++) {
+          w[i * m + i] = glue === 1 ? Math.abs(i - (m - 1) / 2) : Math.abs((i % 21) - 10);
+          if (i + 1 < m) w[i * m + i + 1] = w[(i + 1) * m + i] = (i + 1) % 21 === 0 && glue !== 1 ? glue : 1;
+        }
+        const r = eigh(w, m);
+        assert.ok(eigenResidual(w, r.values, r.vectors, m) < 20 * m * EPS, `W m=${m} residual`);
+        assert.ok(orthogonalityError(r.vectors, m, m) < 20 * m * EPS, `W m=${m} orthogonality`);
+      }
+    });
+
     test('extreme magnitudes are scaled exactly (1e-300 and 1e300)', () => {
       const n = 20;
       const lambda = Array.from({ length: n }, (_, i) => i - 7.5);

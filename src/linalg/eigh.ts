@@ -45,7 +45,8 @@ export function eigh(a: ArrayLike<number>, n: number, options: EighOptions = {})
 
 /** Float64 values of scratch {@link eighInto} takes from its workspace (its peak, the merges of D&C). */
 export function eighScratch(n: number): number {
-  return 2 * n * n + Math.max(tridiagonalEigenScratch(n), n * n + 4 * BACK_TRANSFORM_BLOCK * n) + 8 * n;
+  const back = n * n + 4 * BACK_TRANSFORM_BLOCK * n + 2 * BACK_TRANSFORM_BLOCK * BACK_TRANSFORM_BLOCK;
+  return 2 * n * n + Math.max(tridiagonalEigenScratch(n), back) + 8 * n;
 }
 
 /** eigh with its scratch taken from `ws`; values and vectors are written to the given arrays. */

@@ -33,6 +33,7 @@ export interface LinalgExports {
     lower: number,
   ): void;
   dsytrdUpdate(n: number, a: number, i0: number, v: number, w: number, u: number, q: number): void;
+  dreflectRows(a: number, ld: number, k: number, len: number, tau: number, j0: number, j1: number): void;
 }
 
 interface Context {
@@ -148,7 +149,9 @@ function createContext(engine: WasmEngineName, bytes: number): Context | null {
   const pages = Math.max(wasmMinPages(engine), 1) + Math.ceil(bytes / PAGE) + 1;
   const memory = new WebAssembly.Memory({ initial: pages });
   const exports = instantiateWasm(engine, memory).exports as unknown as LinalgExports;
-  if (typeof exports.dgemmNT !== 'function' || typeof exports.dsytrdUpdate !== 'function') return null;
+  for (const name of ['dgemmNT', 'dsytrdUpdate', 'dreflectRows'] as const) {
+    if (typeof exports[name] !== 'function') return null;
+  }
   const base = (exports.heapBase() + 63) & ~63;
   return { memory, exports, base, buffer: memory.buffer, inUse: false };
 }

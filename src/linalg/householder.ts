@@ -1,3 +1,6 @@
+import { type Workspace, wasmFor } from './engine.ts';
+import { gemmNT } from './gemm-nt.ts';
+
 /**
  * Householder reflectors `H = I − τ·v·vᵀ` with `v[0] = 1`, in LAPACK's conventions (dlarfg, dlarft), over
  * float64 arrays. Vectors are contiguous runs of an array, which is why the QR and the tridiagonalisation keep
@@ -64,36 +67,102 @@ export function makeReflector(x: Float64Array, off: number, len: number): number
 }
 
 /**
- * Triangular factor of a block reflector (LAPACK dlarft, forward, stored by rows): for kb reflectors whose
- * full vectors are the rows of `vt` (kb × len, explicit zeros before and a 1 at position p in row p),
- * `H_0·H_1⋯H_{kb−1} = I − V·T·Vᵀ` with V = vtᵀ and T upper triangular (kb × kb, row-major, written into t).
+ * Applies the reflector stored in row k of `a` (leading dimension ld; v[0] = 1 implicit, v[1..len) =
+ * a[k][k+1 ..]) to rows j0..j1−1 over columns k..k+len−1: `x ← x − τ·(vᵀx)·v`. Runs the WASM twin
+ * (dreflectRows) when a lives in the workspace memory.
+ */
+export function reflectRows(
+  a: Float64Array,
+  ld: number,
+  k: number,
+  len: number,
+  tau: number,
+  j0: number,
+  j1: number,
+): void {
+  if (tau === 0 || j1 <= j0) return;
+  const wasm = wasmFor(a, a, a);
+  if (wasm !== null) {
+    wasm.dreflectRows(a.byteOffset, ld, k, len, tau, j0, j1);
+    return;
+  }
+  const vk = k * ld + k;
+  for (let j = j0; j < j1; j++) {
+    const x = j * ld + k;
+    let dot = a[x];
+    for (let r = 1; r < len; r++) dot += a[vk + r] * a[x + r];
+    dot *= tau;
+    a[x] -= dot;
+    for (let r = 1; r < len; r++) a[x + r] -= dot * a[vk + r];
+  }
+}
+
+/**
+ * Applies a block of kb reflectors `P = H_0·H_1⋯H_{kb−1} = I − V·T·Vᵀ` to a matrix Y given by its transpose
+ * X = Yᵀ (m rows of `len` entries at `x[xOff + i·ldx]`): `transposeT` true computes Y ← P·Y, i.e.
+ * `X ← X − (X·V)·Tᵀ·Vᵀ`; false computes Y ← Pᵀ·Y, i.e. `X ← X − (X·V)·T·Vᵀ`.
+ *
+ * The reflectors' full vectors are the rows of `vt` (kb × len) and `v` is its transpose (len × kb). Everything
+ * but the O(kb³) recurrence for T is a matrix product.
+ */
+export function applyBlockReflector(
+  m: number,
+  len: number,
+  kb: number,
+  vt: Float64Array,
+  v: Float64Array,
+  tau: Float64Array,
+  tauOff: number,
+  x: Float64Array,
+  xOff: number,
+  ldx: number,
+  transposeT: boolean,
+  ws: Workspace,
+): void {
+  if (m === 0 || kb === 0) return;
+  const mark = ws.mark();
+  const g = ws.f64(kb * kb);
+  const t = ws.f64(kb * kb);
+  const w = ws.f64(m * kb);
+  const w2 = ws.f64(m * kb);
+  // Gram matrix of the vectors (lower triangle), then T column by column.
+  gemmNT(kb, kb, len, 1, vt, 0, len, vt, 0, len, 0, g, 0, kb, 'lower');
+  blockReflectorFactor(kb, g, tau, tauOff, t);
+  // W = X·V (m × kb)
+  gemmNT(m, kb, len, 1, x, xOff, ldx, vt, 0, len, 0, w, 0, kb);
+  // W2 = W·Tᵀ (B = T) or W·T (B = Tᵀ, into g, which is free now)
+  if (transposeT) {
+    gemmNT(m, kb, kb, 1, w, 0, kb, t, 0, kb, 0, w2, 0, kb);
+  } else {
+    for (let p = 0; p < kb; p++) for (let q = 0; q < kb; q++) g[p * kb + q] = t[q * kb + p];
+    gemmNT(m, kb, kb, 1, w, 0, kb, g, 0, kb, 0, w2, 0, kb);
+  }
+  // X −= W2·Vᵀ
+  gemmNT(m, len, kb, -1, w2, 0, kb, v, 0, kb, 1, x, xOff, ldx);
+  ws.release(mark);
+}
+
+/**
+ * Triangular factor of a block reflector (LAPACK dlarft, forward, columnwise): from the Gram matrix of the
+ * reflectors' vectors (`g`, kb×kb, lower triangle read: g[p][q] = v_pᵀv_q for q ≤ p) and their τ,
+ * `H_0·H_1⋯H_{kb−1} = I − V·T·Vᵀ` with T upper triangular (kb × kb, row-major, written into t).
  */
 export function blockReflectorFactor(
   kb: number,
-  len: number,
-  vt: Float64Array,
+  g: Float64Array,
   tau: Float64Array,
   tauOff: number,
   t: Float64Array,
 ): void {
   t.fill(0, 0, kb * kb);
-  const g = new Float64Array(kb);
   for (let p = 0; p < kb; p++) {
     const tp = tau[tauOff + p];
     t[p * kb + p] = tp;
     if (p === 0 || tp === 0) continue;
-    // g_q = v_qᵀ v_p for q < p; v_p is zero before position p.
-    const vp = p * len;
-    for (let q = 0; q < p; q++) {
-      const vq = q * len;
-      let s = 0;
-      for (let r = p; r < len; r++) s += vt[vq + r] * vt[vp + r];
-      g[q] = s;
-    }
-    // T[0:p, p] = −τ_p · T[0:p, 0:p] · g
+    // T[0:p, p] = −τ_p · T[0:p, 0:p] · (V[:, 0:p]ᵀ v_p)
     for (let q = 0; q < p; q++) {
       let s = 0;
-      for (let r = q; r < p; r++) s += t[q * kb + r] * g[r];
+      for (let r = q; r < p; r++) s += t[q * kb + r] * g[p * kb + r];
       t[q * kb + p] = -tp * s;
     }
   }

@@ -1,7 +1,7 @@
 import { NonFiniteError } from '../errors.ts';
 import { type Workspace, withWorkspace } from './engine.ts';
-import { gemmNT, transposeInto } from './gemm-nt.ts';
-import { blockReflectorFactor, makeReflector } from './householder.ts';
+import { transposeInto } from './gemm-nt.ts';
+import { applyBlockReflector, makeReflector, reflectRows } from './householder.ts';
 
 /**
  * Column-sign convention of Q.
@@ -89,7 +89,7 @@ function qOutput(options: QrOptions, rows: number, cols: number): Float64Array {
 
 /** Float64 values of scratch {@link qrInto} takes from its workspace. */
 export function qrScratch(rows: number, cols: number): number {
-  return rows * cols + 2 * NB * rows + 2 * NB * cols + 64;
+  return rows * cols + 2 * NB * rows + 2 * NB * cols + 3 * NB * NB + 64;
 }
 
 /**
@@ -145,37 +145,20 @@ function factor(at: Float64Array, rows: number, cols: number, tau: Float64Array,
   const mark = ws.mark();
   const vt = ws.f64(NB * rows);
   const v = ws.f64(rows * NB);
-  const t = new Float64Array(NB * NB);
-  const w = ws.f64(cols * NB);
-  const w2 = ws.f64(cols * NB);
   for (let k0 = 0; k0 < cols; k0 += NB) {
     const kb = Math.min(NB, cols - k0);
     // Panel: single reflectors applied within the panel.
     for (let k = k0; k < k0 + kb; k++) {
-      const vk = k * rows + k;
-      const tk = makeReflector(at, vk, rows - k);
-      tau[k] = tk;
-      if (tk === 0) continue;
-      for (let j = k + 1; j < k0 + kb; j++) {
-        const aj = j * rows + k;
-        let dot = at[aj];
-        for (let r = 1; r < rows - k; r++) dot += at[vk + r] * at[aj + r];
-        dot *= tk;
-        at[aj] -= dot;
-        for (let r = 1; r < rows - k; r++) at[aj + r] -= dot * at[vk + r];
-      }
+      tau[k] = makeReflector(at, k * rows + k, rows - k);
+      reflectRows(at, rows, k, rows - k, tau[k], k + 1, k0 + kb);
     }
     const rest = cols - k0 - kb;
     if (rest === 0) continue;
-    // Trailing columns: A2ᵀ ← A2ᵀ − (A2ᵀ·V)·T·Vᵀ.
+    // Trailing columns: A2 ← Pᵀ·A2 for the panel's product P, on A2ᵀ.
     const len = rows - k0;
     panelVectors(at, rows, k0, kb, vt);
     transposeInto(kb, len, vt, 0, len, v, 0, kb);
-    blockReflectorFactor(kb, len, vt, tau, k0, t);
-    const a2 = (k0 + kb) * rows + k0;
-    gemmNT(rest, kb, len, 1, at, a2, rows, vt, 0, len, 0, w, 0, kb);
-    multiplyUpper(rest, kb, w, t, w2, false);
-    gemmNT(rest, len, kb, -1, w2, 0, kb, v, 0, kb, 1, at, a2, rows);
+    applyBlockReflector(rest, len, kb, vt, v, tau, k0, at, (k0 + kb) * rows + k0, rows, false, ws);
   }
   ws.release(mark);
 }
@@ -194,44 +177,14 @@ function formQt(
   for (let j = 0; j < cols; j++) qt[j * rows + j] = 1;
   const vt = ws.f64(NB * rows);
   const v = ws.f64(rows * NB);
-  const t = new Float64Array(NB * NB);
-  const w = ws.f64(cols * NB);
-  const w2 = ws.f64(cols * NB);
   const last = Math.floor((cols - 1) / NB) * NB;
   for (let k0 = last; k0 >= 0; k0 -= NB) {
     const kb = Math.min(NB, cols - k0);
     const len = rows - k0;
-    const m = cols - k0;
     panelVectors(at, rows, k0, kb, vt);
     transposeInto(kb, len, vt, 0, len, v, 0, kb);
-    blockReflectorFactor(kb, len, vt, tau, k0, t);
-    // Qᵀ ← Qᵀ − (Qᵀ·V)·Tᵀ·Vᵀ on rows and columns ≥ k0 (the rest is still the identity).
-    const q0 = k0 * rows + k0;
-    gemmNT(m, kb, len, 1, qt, q0, rows, vt, 0, len, 0, w, 0, kb);
-    multiplyUpper(m, kb, w, t, w2, true);
-    gemmNT(m, len, kb, -1, w2, 0, kb, v, 0, kb, 1, qt, q0, rows);
+    // Q ← P·Q on rows and columns ≥ k0 (the rest is still the identity), on Qᵀ.
+    applyBlockReflector(cols - k0, len, kb, vt, v, tau, k0, qt, k0 * rows + k0, rows, true, ws);
   }
   ws.release(mark);
-}
-
-/**
- * out = w·T (transposeT = false) or w·Tᵀ (true) for w m×kb and T kb×kb upper triangular, all row-major.
- */
-export function multiplyUpper(
-  m: number,
-  kb: number,
-  w: Float64Array,
-  t: Float64Array,
-  out: Float64Array,
-  transposeT: boolean,
-): void {
-  for (let i = 0; i < m; i++) {
-    const r = i * kb;
-    for (let p = 0; p < kb; p++) {
-      let s = 0;
-      if (transposeT) for (let q = p; q < kb; q++) s += w[r + q] * t[p * kb + q];
-      else for (let q = 0; q <= p; q++) s += w[r + q] * t[q * kb + p];
-      out[r + p] = s;
-    }
-  }
 }

@@ -10,8 +10,9 @@ const MAX_ITER = 400;
  * Eigenvalues: the k roots of the secular equation `g(λ) = 1 + ρ·Σ_j z_j²/(d_j − λ) = 0`, one in each interval
  * (d_i, d_{i+1}) and the last in (d_{k−1}, d_{k−1} + ρ·‖z‖²]. Each root is sought as an offset τ from the nearer
  * pole, so that every difference d_j − λ_i is available to full relative accuracy. The iteration fits the two
- * poles around the root with the function's value and slope (Gragg's fixed-weight model, as in LAPACK dlaed4)
- * and solves that model's quadratic; it is safeguarded by a bracket and falls back to bisection.
+ * poles around the root with the function's value and slope and solves that model's quadratic (LAPACK dlaed4's
+ * scheme: Gragg's fixed-weight fit, switching to the 'middle way' fit when progress stalls); it is safeguarded
+ * by a bracket and falls back to bisection. Three to five iterations per root are typical.
  *
  * Eigenvectors (Gu and Eisenstat): ẑ is recomputed from the computed roots by Löwner's formula, so that the
  * computed λ are the exact eigenvalues of `Diag(d) + ρ·ẑ·ẑᵀ`, and eigenvector i is `ẑ_j/(d_j − λ_i)`,
@@ -114,9 +115,13 @@ function findRoot(
   }
   const dOrigin = d[origin];
   for (let j = 0; j < k; j++) u[row + j] = d[j] - dOrigin;
-  let tau = (lo + hi) / 2;
-  let prevAbs = Number.POSITIVE_INFINITY;
-  let bisect = false;
+  // Start at the interval's midpoint (where g's sign was just taken), or half-way to the last root's bound.
+  let tau = origin === i && i < k - 1 ? hi : origin === i + 1 ? lo : hi / 2;
+  let prevG = Number.NaN;
+  // Two fits of g by two poles, as in LAPACK dlaed4: 'fixed weight' keeps the true weight ρ·z_o² of the pole
+  // the root is measured from (exact when the root hugs that pole); the 'middle way' fits both weights to the
+  // slopes of the two sides. Switch when a step did not cut |g| tenfold without crossing the root.
+  let fixedWeight = true;
   let converged = false;
   for (let iter = 0; iter < MAX_ITER; iter++) {
     let psi = 0;
@@ -153,33 +158,17 @@ function findRoot(
       converged = true;
       break;
     }
-    let next = Number.NaN;
-    if (!bisect) {
-      const da = u[row + pa] - tau;
-      const db = u[row + pb] - tau;
-      const c = g - da * dpsi - db * dphi;
-      const a = c * (da + db) + dpsi * da * da + dphi * db * db;
-      const b = da * db * g;
-      let eta = Number.NaN;
-      if (c === 0) {
-        eta = b / a;
-      } else {
-        const sq = Math.sqrt(Math.max(0, a * a - 4 * b * c));
-        const t = a >= 0 ? a + sq : a - sq;
-        const e1 = t / (2 * c);
-        const e2 = t !== 0 ? (2 * b) / t : Number.NaN;
-        // The model has exactly one root between its poles; take whichever candidate lies in the bracket.
-        if (tau + e2 > lo && tau + e2 < hi) eta = e2;
-        else if (tau + e1 > lo && tau + e1 < hi) eta = e1;
-      }
-      next = tau + eta;
+    if (iter > 0 && g * prevG > 0 && Math.abs(g) > 0.1 * Math.abs(prevG)) fixedWeight = !fixedWeight;
+    prevG = g;
+    const da = u[row + pa] - tau;
+    const db = u[row + pb] - tau;
+    let next = step(fixedWeight, g, da, db, dpsi, dphi, rho * z2[origin === pa ? pa : pb], origin === pa);
+    if (!(tau + next > lo && tau + next < hi)) {
+      next = step(!fixedWeight, g, da, db, dpsi, dphi, rho * z2[origin === pa ? pa : pb], origin === pa);
     }
-    if (!(next > lo && next < hi)) next = (lo + hi) / 2;
-    // Fall back to one bisection step whenever the fitted step stopped shrinking |g| quickly.
-    const absG = Math.abs(g);
-    bisect = !bisect && absG > 0.25 * prevAbs;
-    prevAbs = absG;
-    tau = next;
+    let t = tau + next;
+    if (!(t > lo && t < hi)) t = bisection(lo, hi);
+    tau = t;
   }
   if (!converged) {
     throw new ConvergenceError(
@@ -188,4 +177,53 @@ function findRoot(
   }
   lambda[i] = dOrigin + tau;
   for (let j = 0; j < k; j++) u[row + j] -= tau;
+}
+
+/**
+ * The step η of a two-pole model `c + qa/(da − η) + qb/(db − η)` of g that matches g and g' at the current point
+ * (da, db: distances from the current point to the poles). Fixed weight: the origin pole's weight is its true
+ * `wOrigin`; otherwise both weights come from the slopes of the two sides. NaN if the model has no usable root.
+ */
+function step(
+  fixedWeight: boolean,
+  g: number,
+  da: number,
+  db: number,
+  dpsi: number,
+  dphi: number,
+  wOrigin: number,
+  originIsA: boolean,
+): number {
+  let qa: number;
+  let qb: number;
+  if (!fixedWeight) {
+    qa = dpsi * da * da;
+    qb = dphi * db * db;
+  } else if (originIsA) {
+    qa = wOrigin;
+    qb = (dpsi + dphi - qa / (da * da)) * db * db;
+  } else {
+    qb = wOrigin;
+    qa = (dpsi + dphi - qb / (db * db)) * da * da;
+  }
+  const c = g - qa / da - qb / db;
+  // c·η² − a·η + b = 0, with b = da·db·g (so η → 0 as g → 0).
+  const a = c * (da + db) + qa + qb;
+  const b = da * db * g;
+  if (c === 0) return b / a;
+  const sq = Math.sqrt(Math.max(0, a * a - 4 * b * c));
+  const t = a >= 0 ? a + sq : a - sq;
+  const e2 = t !== 0 ? (2 * b) / t : Number.NaN;
+  const e1 = t / (2 * c);
+  // The model has one root between its poles (for the last root of the equation: to the right of both);
+  // prefer the small one, which is the root once g is small.
+  return Math.abs(e2) <= Math.abs(e1) || Number.isNaN(e1) ? e2 : e1;
+}
+
+/** Midpoint of the bracket, or its geometric mean when one end is a pole (0) and the other far away. */
+function bisection(lo: number, hi: number): number {
+  if (lo === 0 && hi > 0)
+    return hi * 2 ** -8 > Number.MIN_VALUE ? Math.max(hi / 2 ** 8, Number.MIN_VALUE) : hi / 2;
+  if (hi === 0 && lo < 0) return lo / 2 ** 8;
+  return (lo + hi) / 2;
 }

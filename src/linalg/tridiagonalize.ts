@@ -1,7 +1,6 @@
 import { HeapWorkspace, type LinalgExports, type Workspace, wasmForAll } from './engine.ts';
-import { gemmNT, transposeInto } from './gemm-nt.ts';
-import { blockReflectorFactor, makeReflector } from './householder.ts';
-import { multiplyUpper } from './qr.ts';
+import { transposeInto } from './gemm-nt.ts';
+import { applyBlockReflector, makeReflector } from './householder.ts';
 
 /**
  * Householder reduction of a symmetric matrix to tridiagonal form, `A = Q·T·Qᵀ` with
@@ -162,11 +161,9 @@ export function applyTridiagonalQ(
 ): void {
   const nr = n - 2; // number of reflectors
   if (nr <= 0 || cols === 0) return;
+  const mark = ws.mark();
   const vt = ws.f64(NB * n);
   const v = ws.f64(n * NB);
-  const t = new Float64Array(NB * NB);
-  const w = ws.f64(cols * NB);
-  const w2 = ws.f64(cols * NB);
   const last = Math.floor((nr - 1) / NB) * NB;
   for (let k0 = last; k0 >= 0; k0 -= NB) {
     const kb = Math.min(NB, nr - k0);
@@ -180,10 +177,8 @@ export function applyTridiagonalQ(
       for (let r = p + 1; r < len; r++) vt[dst + r] = a[src + r];
     }
     transposeInto(kb, len, vt, 0, len, v, 0, kb);
-    blockReflectorFactor(kb, len, vt, tau, k0, t);
-    // xt[:, r0:] ← xt[:, r0:] − (xt[:, r0:]·V)·Tᵀ·Vᵀ
-    gemmNT(cols, kb, len, 1, xt, r0, n, vt, 0, len, 0, w, 0, kb);
-    multiplyUpper(cols, kb, w, t, w2, true);
-    gemmNT(cols, len, kb, -1, w2, 0, kb, v, 0, kb, 1, xt, r0, n);
+    // X ← P·X on indexes ≥ r0, on xt = Xᵀ.
+    applyBlockReflector(cols, len, kb, vt, v, tau, k0, xt, r0, n, true, ws);
   }
+  ws.release(mark);
 }
