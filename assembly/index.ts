@@ -9,5 +9,5 @@ export function heapBase(): usize {
 
 export * from './elementwise';
 export * from './gemm';
-export * from './quant';
 export * from './linalg';
+export * from './quant';
