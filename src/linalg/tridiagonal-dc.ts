@@ -1,7 +1,7 @@
 import { HeapWorkspace, type Workspace } from './engine.ts';
 import { gemmNT } from './gemm-nt.ts';
 import { solveRankOneUpdate } from './secular.ts';
-import { sortEigenpairs, tridiagonalQl } from './tridiagonal-ql.ts';
+import { tridiagonalQl } from './tridiagonal-ql.ts';
 
 const EPS = 2 ** -52;
 /** Blocks of at most this order are solved directly by QL. */
@@ -86,7 +86,10 @@ class MergeWork {
   }
 }
 
-/** Solves the block [s, s+m) directly: identity block in z, QL with rotations, sort. */
+/**
+ * Solves the block [s, s+m) directly: QL with the rotations accumulated on the eigenvectors as rows of a
+ * private m×m array (contiguous rows), sorted, then stored transposed as the columns of the z block.
+ */
 function solveLeaf(
   d: Float64Array,
   e: Float64Array,
@@ -95,14 +98,22 @@ function solveLeaf(
   s: number,
   ldz: number,
 ): void {
-  const zOff = s * ldz + s;
-  for (let i = 0; i < m; i++) z[zOff + i * ldz + i] = 1;
+  const zt = new Float64Array(m * m);
+  for (let i = 0; i < m; i++) zt[i * m + i] = 1;
   // QL uses e[m−1] as scratch: give it a private copy so the parent's coupling entry survives.
   const dl = d.subarray(s, s + m);
   const el = new Float64Array(m);
   for (let i = 0; i < m - 1; i++) el[i] = e[s + i];
-  tridiagonalQl(dl, el, m, z, zOff, ldz);
-  sortEigenpairs(dl, m, z, zOff, ldz);
+  tridiagonalQl(dl, el, m, zt, 0, m, true);
+  // Ascending order: sort indices, then write eigenvector order[c] into column c.
+  const order = Array.from({ length: m }, (_, i) => i).sort((x, y) => dl[x] - dl[y]);
+  const vals = order.map((i) => dl[i]);
+  const zOff = s * ldz + s;
+  for (let c = 0; c < m; c++) {
+    dl[c] = vals[c];
+    const src = order[c] * m;
+    for (let r = 0; r < m; r++) z[zOff + r * ldz + c] = zt[src + r];
+  }
 }
 
 function divide(
