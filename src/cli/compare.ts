@@ -3,7 +3,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from './backend.ts';
-import type { CompareOptions } from './compare-options.ts';
+import { type CompareOptions, METHOD_CONFIG } from './compare-options.ts';
 import { METHODS } from './optimizer-specs.ts';
 import { lossChartSpec, type PlotSeries, renderSvg, svgToPng } from './report/plots.ts';
 import type { ProgressSink } from './report/progress.ts';
@@ -53,7 +53,7 @@ export async function runCompare(
     }
     if (specs.length === 0) throw new UsageError('no optimizer is available in this build');
   }
-  const settings = specs.map((_, i) => ({ lr: lrs[i], engine: opts.engine }));
+  const settings = specs.map((s, i) => ({ lr: lrs[i], engine: opts.engine, extra: METHOD_CONFIG[s.method] }));
   preflight(specs, settings);
 
   const backendInfo = await useBackend(opts.backend);
@@ -71,8 +71,7 @@ export async function runCompare(
         task,
         {
           spec: specs[i],
-          lr: lrs[i],
-          engine: opts.engine,
+          ...settings[i],
           steps: opts.steps,
           batchSize: opts.batchSize,
           seed: opts.seed,
@@ -111,6 +110,7 @@ export async function runCompare(
       task: opts.task,
       optimizers: specs.map((s) => s.label),
       lr: Object.fromEntries(specs.map((s, i) => [s.label, lrs[i]])),
+      methodConfig: Object.fromEntries(specs.map((s) => [s.label, METHOD_CONFIG[s.method]])),
       steps: opts.steps,
       batchSize: opts.batchSize,
       seed: opts.seed,

@@ -29,12 +29,14 @@ export function isAvailable(spec: Pick<OptimizerSpec, 'method'>): boolean {
 export interface OptimizerSettings {
   lr: number;
   engine: EngineOption;
+  /** Hyperparameters the CLI sets besides lr (see METHOD_CONFIG). */
+  extra?: Readonly<Record<string, unknown>>;
 }
 
 /**
- * Builds the tfjs optimizer for `spec` with the adapter of `shampoo-ts/tfjs`. Only `lr`, `engine` and (if
- * given) `precision` are set; every other hyperparameter keeps the method's default, which is that of its
- * reference implementation. The resolved config must report the precision asked for: an optimizer that
+ * Builds the tfjs optimizer for `spec` with the adapter of `shampoo-ts/tfjs`. Only `lr`, `engine`, `extra`
+ * and (if given) `precision` are set; every other hyperparameter keeps the method's default, which is that of
+ * its reference implementation. The resolved config must report the precision asked for: an optimizer that
  * ignored it would silently turn a 4-bit run into an fp32 one. Throws UsageError naming the optimizer.
  */
 export function createOptimizer(spec: OptimizerSpec, settings: OptimizerSettings): AdapterOptimizer {
@@ -45,7 +47,7 @@ export function createOptimizer(spec: OptimizerSpec, settings: OptimizerSettings
       `optimizer '${spec.label}' is not available: this build of shampoo-ts does not implement ${title} yet`,
     );
   }
-  const config: Record<string, unknown> = { lr: settings.lr, engine: settings.engine };
+  const config: Record<string, unknown> = { ...settings.extra, lr: settings.lr, engine: settings.engine };
   if (spec.precision !== undefined) config.precision = spec.precision;
   let opt: AdapterOptimizer;
   try {

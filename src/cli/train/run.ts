@@ -11,6 +11,7 @@ export interface RunSettings {
   spec: OptimizerSpec;
   lr: number;
   engine: EngineOption;
+  extra?: Readonly<Record<string, unknown>>;
   steps: number;
   batchSize: number;
   seed: number;
@@ -67,7 +68,11 @@ export async function runOne(task: Task, settings: RunSettings, progress: Progre
   let optimizer: AdapterOptimizer | undefined;
   try {
     const variables = run.model.trainableWeights.map((w) => w.read() as tf.Variable);
-    optimizer = createOptimizer(spec, { lr: settings.lr, engine: settings.engine });
+    optimizer = createOptimizer(spec, {
+      lr: settings.lr,
+      engine: settings.engine,
+      ...(settings.extra ? { extra: settings.extra } : {}),
+    });
     const loss: number[] = [];
     const timeMs: number[] = [];
     const optMs: number[] = [];
