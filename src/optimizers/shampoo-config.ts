@@ -195,8 +195,9 @@ export interface DistributedShampooConfig extends SharedOptions {
   /** Accepted for compatibility (no effect). */
   concurrencyConfig?: { type?: string; enableCudaStreamForParamGroups?: boolean } | null;
   /**
-   * Precondition 1-D blocks (bias, norm scales) with a full d×d factor and exponent 1/2, as the reference does
-   * (default true). false: 1-D blocks always take the grafting direction (the filtered gradient without
+   * Precondition parameters that are 1-D after squeezing size-1 dims (biases, norm scales, scalars) with a
+   * full d×d factor (blocked at `maxPreconditionerDim`) and exponent 1/2, as the reference does (default true).
+   * false: they keep no factors and always take the grafting direction (the filtered gradient without
    * grafting), as the reference README suggests for such parameters.
    */
   precondition1d?: boolean;
