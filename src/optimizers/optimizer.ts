@@ -62,6 +62,8 @@ interface RegisteredTensor {
   name: string;
   kind: StateKind;
   buffer: ArenaBuffer;
+  /** u16 holding bf16 values: loading rejects NaN/Infinity patterns as for f32. */
+  bf16: boolean;
 }
 
 function numel(shape: readonly number[]): number {
@@ -129,19 +131,23 @@ export abstract class Optimizer {
     return this.kernels.engine;
   }
 
-  /** Allocates a zero-filled state buffer and registers it for stateDict/stateBytes. Names are unique per param. */
+  /**
+   * Allocates a zero-filled state buffer and registers it for stateDict/stateBytes. Names are unique per param.
+   * `bf16`: a u16 buffer holding bf16 values (loading then refuses NaN and Infinity in it).
+   */
   protected allocState<D extends DType>(
     param: number,
     name: string,
     kind: StateKind,
     dtype: D,
     length: number,
+    options: { bf16?: boolean } = {},
   ) {
     if (this.registry.some((t) => t.param === param && t.name === name)) {
       throw new Error(`state '${name}' registered twice for param ${param}`);
     }
     const buffer = this.kernels.arena.alloc(dtype, length);
-    this.registry.push({ param, name, kind, buffer });
+    this.registry.push({ param, name, kind, buffer, bf16: dtype === 'u16' && options.bf16 === true });
     return buffer;
   }
 
@@ -189,8 +195,16 @@ export abstract class Optimizer {
       this.params.forEach((p, i) => {
         p.data.set(params[i]);
       });
+      this.stateReplaced();
     };
   }
+
+  /**
+   * Called after the state buffers were overwritten from outside a step (`loadStateDict`, or the undo of
+   * `captureState`): a method that keeps values derived from its state (decoded or rectified matrices in
+   * scratch) drops them here.
+   */
+  protected stateReplaced(): void {}
 
   protected paramLabel(i: number): string {
     const name = this.params[i]?.name;
@@ -278,9 +292,13 @@ export abstract class Optimizer {
       ) {
         throw new StateDictError(`${where} contains NaN or Infinity`);
       }
+      if (t.bf16 && !isAllFiniteBf16(src.data as Uint16Array)) {
+        throw new StateDictError(`${where} contains NaN or Infinity`);
+      }
       return { dst: t.buffer, src: src.data };
     });
     for (const { dst, src } of plan) (dst.view() as TypedArray).set(src as never);
+    this.stateReplaced();
   }
 
   /** Exact bytes of optimizer state held, in total and by kind (scratch buffers excluded). */
@@ -293,6 +311,12 @@ export abstract class Optimizer {
     }
     return { total, byKind };
   }
+}
+
+/** True when no bf16 bit pattern is NaN or ±Infinity (all exponent bits set). */
+function isAllFiniteBf16(u: Uint16Array): boolean {
+  for (let i = 0; i < u.length; i++) if ((u[i] & 0x7f80) === 0x7f80) return false;
+  return true;
 }
 
 /** True when no element is NaN or ±Infinity (x·0 is NaN exactly for those). */
