@@ -36,7 +36,7 @@ const COMMON_INVALID: [Record<string, unknown>, string][] = [
   [{ eps: 1e-8, epsilon: 1e-8 }, 'epsilon'],
   [{ weightDecay: -0.1 }, 'weightDecay'],
   [{ learningRate: 0.1 }, 'learningRate'],
-  [{ precision: 'bf16' }, 'precision'],
+  [{ precision: 'fp16' }, 'precision'],
   [{ engine: 'gpu' }, 'engine'],
   [{ nonFinite: 'ignore' }, 'nonFinite'],
 ];
@@ -48,6 +48,14 @@ const EIGEN_INVALID: [Record<string, unknown>, string][] = [
   [{ initialBasis: 'random' }, 'initialBasis'],
   [{ maxConsecutiveFailures: -1 }, 'maxConsecutiveFailures'],
   [{ normalizeGrads: 'yes' }, 'normalizeGrads'],
+  [{ rectT1: -1 }, 'rectT1'],
+  [{ rectT2: 1.5 }, 'rectT2'],
+  [{ minLowbitSize: -1 }, 'minLowbitSize'],
+  [{ quanBlocksize: 32 }, 'quanBlocksize'],
+  [{ subspaceSize: 0 }, 'subspaceSize'],
+  [{ subspaceSelection: 'random' }, 'subspaceSelection'],
+  [{ momentPrecision: 'fp16' }, 'momentPrecision'],
+  [{ stochasticRounding: 1 }, 'stochasticRounding'],
 ];
 
 const KL_INVALID: [Record<string, unknown>, string][] = [

@@ -1,40 +1,53 @@
 import { ConfigError } from '../errors.ts';
 import type { EngineChoice } from '../kernels/index.ts';
+import { PRECISIONS, type Precision } from '../storage/precision.ts';
 import { checkBoolean, checkKnownKeys, checkOneOf } from './config-checks.ts';
 import type { CommonOptions, NonFinitePolicy } from './optimizer.ts';
 
-/** How optimizer state (factors, bases, moments) is stored. Only fp32 exists so far. */
-export type Precision = 'fp32';
+export type { Precision } from '../storage/precision.ts';
 
 /** Options every method in this package accepts besides its hyperparameters. */
 export interface SharedOptions extends CommonOptions {
-  /** Storage precision of the optimizer state. Only `'fp32'` is implemented; anything else is a ConfigError. */
+  /**
+   * Storage precision of the optimizer state (see `Precision`; default 'fp32'). Each method accepts the
+   * precisions it implements; any other is a ConfigError naming `precision`.
+   */
   precision?: Precision;
 }
 
 export const SHARED_KEYS = ['engine', 'allowRelaxedSimd', 'nonFinite', 'precision'] as const;
 
-export interface ResolvedShared {
+export interface ResolvedShared<P extends Precision = 'fp32'> {
   engine: EngineChoice;
   allowRelaxedSimd?: boolean;
   nonFinite: NonFinitePolicy;
-  precision: Precision;
+  precision: P;
 }
 
 const ENGINES: readonly EngineChoice[] = ['auto', 'typescript', 'wasm-simd', 'wasm-relaxed-simd'];
 const NON_FINITE: readonly NonFinitePolicy[] = ['throw', 'skip'];
 
-/** Validates the shared options and returns them with defaults filled in. */
-export function resolveShared(config: SharedOptions): ResolvedShared {
+/**
+ * Validates the shared options and returns them with defaults filled in. `supported` lists the precisions
+ * the method implements (default: fp32 only).
+ */
+export function resolveShared<P extends Precision = 'fp32'>(
+  config: SharedOptions,
+  supported: readonly P[] = ['fp32' as P],
+): ResolvedShared<P> {
   const engine = checkOneOf('engine', config.engine ?? 'auto', ENGINES);
   const allowRelaxedSimd =
     config.allowRelaxedSimd === undefined
       ? undefined
       : checkBoolean('allowRelaxedSimd', config.allowRelaxedSimd);
   const nonFinite = checkOneOf('nonFinite', config.nonFinite ?? 'throw', NON_FINITE);
-  const precision = config.precision ?? 'fp32';
-  if (precision !== 'fp32') {
-    throw new ConfigError('precision', `only 'fp32' is implemented, got ${String(precision)}`);
+  const precision = (config.precision ?? 'fp32') as P;
+  if (!supported.includes(precision)) {
+    const known = PRECISIONS.includes(precision) ? 'not implemented for this method; ' : '';
+    throw new ConfigError(
+      'precision',
+      `${known}expected one of ${supported.map((p) => `'${p}'`).join(', ')}, got ${String(precision)}`,
+    );
   }
   return { engine, allowRelaxedSimd, nonFinite, precision };
 }

@@ -5,7 +5,7 @@ import {
   scaleByInverseSqrtProduct,
   updateInverseSqrtEstimates,
 } from '../preconditioner/kl-statistics.ts';
-import { KroneckerSide, SideScratch } from '../preconditioner/kronecker-side.ts';
+import type { KroneckerSide } from '../preconditioner/kronecker-side.ts';
 import {
   modeProduct,
   modeScale,
@@ -15,6 +15,8 @@ import {
   project,
 } from '../preconditioner/mode-products.ts';
 import { squeezeDims } from '../preconditioner/tensor-layout.ts';
+import type { MomentStore } from '../storage/moment-store.ts';
+import { PRECISIONS, type Precision, type ResolvedStorage } from '../storage/precision.ts';
 import { type AdamWHyper, adamwUpdate } from './adamw-update.ts';
 import {
   checkConfigObject,
@@ -32,14 +34,16 @@ import {
   type ResolvedEigenbasisOptions,
   resolveEigenbasisOptions,
 } from './eigenbasis-optimizer.ts';
+import { MethodStorage } from './method-storage.ts';
 import type { Param } from './optimizer.ts';
 import { checkShampooBeta } from './soap.ts';
+import { resolveStorage, STORAGE_KEYS, type StorageOptions } from './storage-config.ts';
 
 /**
  * KL-Shampoo / KL-SOAP hyperparameters: names and defaults of `KLOpt` (yorkerlin/KL-Methods). Its
  * `using_klsoap` is the choice of class here, and `cast_dtype` is replaced by `precision`.
  */
-export interface KLConfig extends SharedOptions, EigenbasisOptions {
+export interface KLConfig extends SharedOptions, EigenbasisOptions, StorageOptions {
   /** Learning rate, ≥ 0. Default 1e-4. */
   lr?: number;
   /**
@@ -76,7 +80,7 @@ export interface KLConfig extends SharedOptions, EigenbasisOptions {
   maxClampValue?: number;
 }
 
-export interface ResolvedKLConfig extends ResolvedEigenbasisOptions {
+export interface ResolvedKLConfig extends ResolvedEigenbasisOptions, ResolvedStorage {
   lr: number;
   betas: [number, number];
   shampooBeta: number;
@@ -87,7 +91,6 @@ export interface ResolvedKLConfig extends ResolvedEigenbasisOptions {
   usingDamping: boolean;
   usingClamping: boolean;
   maxClampValue: number;
-  precision: 'fp32';
 }
 
 const KEYS = [
@@ -103,12 +106,15 @@ const KEYS = [
   'usingClamping',
   'maxClampValue',
   ...EIGENBASIS_KEYS,
+  ...STORAGE_KEYS,
 ] as const;
 
-export function resolveKLConfig(config: KLConfig | undefined): ResolvedKLConfig & ResolvedShared {
+export function resolveKLConfig(config: KLConfig | undefined): ResolvedKLConfig & ResolvedShared<Precision> {
   const c = checkConfigObject(config, KEYS);
+  const shared = resolveShared(c, PRECISIONS);
   return {
-    ...resolveShared(c),
+    ...shared,
+    ...resolveStorage(c, shared.precision),
     lr: checkNonNegative('lr', c.lr ?? 1e-4),
     betas: checkBetas('betas', c.betas ?? [0.9, 0.98]),
     shampooBeta: checkShampooBeta(c.shampooBeta ?? -1),
@@ -131,15 +137,16 @@ interface KLBlock {
   dims: readonly number[];
   numel: number;
   sides: KroneckerSide[];
+  /** The sides' bases for the current step (refreshed at its start: a store may decode into shared scratch). */
   bases: F32Buffer[];
   /** Stored inverse-sqrt eigenvalue estimates per side. */
   s: F32Buffer[];
   /** Their values before this step's update (scratch). */
   sOld: F32Buffer[];
   /** KL-Shampoo: momentum in parameter space. KL-SOAP: first moment in the eigenbasis. */
-  m: F32Buffer;
+  m: MomentStore;
   /** KL-SOAP only: second moment in the eigenbasis. */
-  v: F32Buffer | null;
+  v: MomentStore | null;
   g: F32Buffer;
   x: F32Buffer;
   y: F32Buffer;
@@ -151,8 +158,8 @@ interface FallbackBlock {
   kind: 'adamw';
   index: number;
   param: Param;
-  m: F32Buffer;
-  v: F32Buffer;
+  m: MomentStore;
+  v: MomentStore;
   work: F32Buffer;
 }
 
@@ -169,6 +176,8 @@ export abstract class KLOptimizer extends EigenbasisOptimizer {
   /** True for KL-SOAP (Adam in the eigenbasis), false for KL-Shampoo. */
   protected abstract readonly adamInEigenbasis: boolean;
 
+  private readonly storage: MethodStorage;
+
   protected constructor(params: readonly Param[], config: KLConfig | undefined, klsoap: boolean) {
     const r = resolveKLConfig(config);
     super(params, r, r.maxConsecutiveFailures);
@@ -176,31 +185,38 @@ export abstract class KLOptimizer extends EigenbasisOptimizer {
     this.resolved = hyper;
     this.adam = { lr: r.lr, beta1: r.betas[0], beta2: r.betas[1], eps: r.eps, weightDecay: r.weightDecay };
     const dimsOf = params.map((p) => squeezeDims(p.shape));
+    const maxNumel = Math.max(...params.map((p) => p.data.length));
+    const klDims = dimsOf.filter((d) => d.length >= 2);
+    const maxDim = Math.max(0, ...klDims.flat());
+    const maxDimSum = Math.max(0, ...klDims.map((d) => d.reduce((a, b) => a + b, 0)));
+    this.storage = new MethodStorage(
+      this.kernels,
+      (param, name, kind, dtype, length, options) =>
+        this.allocState(param, name, kind, dtype, length, options),
+      r,
+      maxDim,
+      maxNumel,
+    );
+    const [beta1, beta2] = r.betas;
     const state = params.map((p, i) => {
       const n = p.data.length;
       const dims = dimsOf[i];
       if (dims.length < 2) {
         return {
-          m: this.allocState(i, 'exp_avg', 'moment', 'f32', n),
-          v: this.allocState(i, 'exp_avg_sq', 'moment', 'f32', n),
+          m: this.storage.moment(i, 'exp_avg', n, beta1, 'first'),
+          v: this.storage.moment(i, 'exp_avg_sq', n, beta2, 'second'),
           sides: [],
         };
       }
       return {
-        m: this.allocState(i, 'exp_avg', 'moment', 'f32', n),
-        v: klsoap ? this.allocState(i, 'exp_avg_sq', 'moment', 'f32', n) : null,
+        m: this.storage.moment(i, 'exp_avg', n, beta1, 'first'),
+        v: klsoap ? this.storage.moment(i, 'exp_avg_sq', n, beta2, 'second') : null,
         sides: dims.map((d, k) => ({
-          factor: this.allocState(i, `GG${k}`, 'factor', 'f32', d * d),
-          basis: this.allocState(i, `Q${k}`, 'basis', 'f32', d * d),
+          side: this.storage.side(i, d, k),
           s: this.allocState(i, `eigen_sqrt_inv${k}`, 'eigenvalues', 'f32', d),
         })),
       };
     });
-    const maxNumel = Math.max(...params.map((p) => p.data.length));
-    const klDims = dimsOf.filter((d) => d.length >= 2);
-    const maxDim = Math.max(0, ...klDims.flat());
-    const maxDimSum = Math.max(0, ...klDims.map((d) => d.reduce((a, b) => a + b, 0)));
-    const scratch = new SideScratch(this.kernels, maxDim);
     const arena = this.kernels.arena;
     const [g, x, y, h] = [arena.f32(maxNumel), arena.f32(maxNumel), arena.f32(maxNumel), arena.f32(maxNumel)];
     const sOld = arena.f32(maxDimSum);
@@ -209,10 +225,10 @@ export abstract class KLOptimizer extends EigenbasisOptimizer {
       const n = param.data.length;
       const st = state[index];
       if (st.sides.length === 0) {
-        return { kind: 'adamw', index, param, m: st.m, v: st.v as F32Buffer, work: g.slice(0, n) };
+        return { kind: 'adamw', index, param, m: st.m, v: st.v as MomentStore, work: g.slice(0, n) };
       }
       const dims = dimsOf[index];
-      const sides = st.sides.map((a, k) => new KroneckerSide(dims[k], a.factor, a.basis, scratch));
+      const sides = st.sides.map((a) => a.side);
       let offset = 0;
       const olds = dims.map((d) => {
         const b = sOld.slice(offset, d);
@@ -226,7 +242,7 @@ export abstract class KLOptimizer extends EigenbasisOptimizer {
         dims,
         numel: n,
         sides,
-        bases: sides.map((side) => side.basisF32()),
+        bases: [],
         s: st.sides.map((a) => a.s),
         sOld: olds,
         m: st.m,
@@ -237,6 +253,10 @@ export abstract class KLOptimizer extends EigenbasisOptimizer {
         h: h.slice(0, n),
       };
     });
+  }
+
+  protected override stateReplaced(): void {
+    this.storage.invalidate();
   }
 
   get config(): Readonly<ResolvedKLConfig> {
@@ -254,10 +274,15 @@ export abstract class KLOptimizer extends EigenbasisOptimizer {
     for (const b of this.blocks) {
       const grad = grads[b.index];
       if (b.kind === 'adamw') {
-        adamwUpdate(this.kernels, b.param.data, grad, b.m, b.v, b.work, calls + 1, this.adam);
+        const m = b.m.load();
+        const v = b.v.load();
+        adamwUpdate(this.kernels, b.param.data, grad, m, v, b.work, calls + 1, this.adam);
+        failed = !b.m.store(this.kernels) || failed;
+        failed = !b.v.store(this.kernels) || failed;
         continue;
       }
       b.g.view().set(grad);
+      b.bases = b.sides.map((side) => side.basisF32());
       if (calls === 0) {
         failed = !this.initialise(b) || failed;
         continue;
@@ -279,14 +304,10 @@ export abstract class KLOptimizer extends EigenbasisOptimizer {
     const s0 = f(1 / f(Math.sqrt(f(this.resolved.initFactor))));
     let ok = true;
     b.sides.forEach((side, k) => {
+      // Every store starts with Q = I, so parameter and rotated coordinates agree here.
       modeStatistics(this.kernels, b.g, modeShape(b.dims, k), 1, 0, side.incrementBuffer());
-      ok = side.accumulate(this.kernels, beta, ((1 - beta) * b.dims[k]) / b.numel) && ok;
-      if (this.resolved.initialBasis === 'identity') {
-        side.setIdentity();
-      } else if (!side.initFromEigh()) {
-        side.setIdentity();
-        ok = false;
-      }
+      const weight = ((1 - beta) * b.dims[k]) / b.numel;
+      ok = side.initialise(this.kernels, beta, weight, this.resolved.initialBasis) && ok;
       b.s[k].view().fill(s0);
     });
     return ok;
@@ -300,13 +321,19 @@ export abstract class KLOptimizer extends EigenbasisOptimizer {
     const k = this.kernels;
     const { betas, eps, lr, weightDecay, normalizeGrads } = this.resolved;
     let dir: F32Buffer;
+    let stored = true;
     if (b.v) {
-      k.adamMoments(b.h, b.m, b.v, betas[0], betas[1]);
-      k.adamDirection(b.m, b.v, 1, eps, b.x);
+      const m = b.m.load();
+      const v = b.v.load();
+      k.adamMoments(b.h, m, v, betas[0], betas[1]);
+      k.adamDirection(m, v, 1, eps, b.x);
+      stored = b.m.store(k) && b.v.store(k);
       dir = project(k, b.x, b.x, b.y, b.dims, b.bases, false);
     } else {
-      k.axpby(1 - betas[0], b.g, betas[0], b.m);
-      const mHat = project(k, b.m, b.x, b.y, b.dims, b.bases, true);
+      const m = b.m.load();
+      k.axpby(1 - betas[0], b.g, betas[0], m);
+      stored = b.m.store(k);
+      const mHat = project(k, m, b.x, b.y, b.dims, b.bases, true);
       scaleByInverseSqrtProduct(
         mHat.view(),
         b.dims,
@@ -315,6 +342,7 @@ export abstract class KLOptimizer extends EigenbasisOptimizer {
       );
       dir = project(k, mHat, b.x, b.y, b.dims, b.bases, false);
     }
+    if (!stored) return false;
     // Huge estimates (clamping off) can overflow the direction; such a step is skipped, never applied.
     if (!k.allFinite(dir)) return false;
     let scale = lr;
@@ -349,7 +377,7 @@ export abstract class KLOptimizer extends EigenbasisOptimizer {
     const total = usingDamping ? traces.reduce((a, t) => a * t, eps) : 0;
     const damping = (mode: number) => (usingDamping ? total / traces[mode] : 0);
     let ok = true;
-    if (b.dims.length === 2) {
+    if (b.dims.length === 2 && b.sides.every((side) => side.statistics === 'parameter')) {
       ok = this.matrixFactorUpdates(b);
       this.estimateUpdate(b, 0, b.sOld, damping(0));
       this.estimateUpdate(b, 1, b.sOld, damping(1));
@@ -361,12 +389,13 @@ export abstract class KLOptimizer extends EigenbasisOptimizer {
     if (b.dims.length === 3) {
       for (const op of THREE_D_SCHEDULE) {
         const scales = op.scales.map((which, l) => (which === 'old' ? b.sOld[l] : b.s[l]));
-        if (op.kind === 'factor') ok = this.factorUpdate(b, op.mode, scales) && ok;
+        if (op.kind === 'factor') ok = this.sideUpdate(b, op.mode, scales) && ok;
         else this.estimateUpdate(b, op.mode, scales, damping(op.mode));
       }
       return ok;
     }
-    for (let mode = 0; mode < b.dims.length; mode++) ok = this.factorUpdate(b, mode, b.sOld) && ok;
+    // Order 2 with a store that keeps rotated statistics, and order ≥ 4: every term uses the old estimates.
+    for (let mode = 0; mode < b.dims.length; mode++) ok = this.sideUpdate(b, mode, b.sOld) && ok;
     for (let mode = 0; mode < b.dims.length; mode++) this.estimateUpdate(b, mode, b.sOld, damping(mode));
     return ok;
   }
@@ -390,6 +419,28 @@ export abstract class KLOptimizer extends EigenbasisOptimizer {
     modeStatistics(k, b.x, shapes[0], 1, 0, left.incrementBuffer());
     ok = left.accumulate(k, beta, ((1 - beta) * b.dims[0]) / b.numel) && ok;
     return ok;
+  }
+
+  /** The factor update of side `mode` in the coordinates its store keeps statistics in. */
+  private sideUpdate(b: KLBlock, mode: number, scales: readonly F32Buffer[]): boolean {
+    return b.sides[mode].statistics === 'parameter'
+      ? this.factorUpdate(b, mode, scales)
+      : this.rotatedFactorUpdate(b, mode, scales);
+  }
+
+  /**
+   * The same update in the side's own basis: `S_k ← β·S_k + (1−β)·(d_k/N)·Y_(k)Y_(k)ᵀ` with Y = Ĝ (in h)
+   * scaled on every mode except k, i.e. `Q_kᵀ·X_(k)X_(k)ᵀ·Q_k` for the X above (one SYRK, no extra GEMM).
+   */
+  private rotatedFactorUpdate(b: KLBlock, mode: number, scales: readonly F32Buffer[]): boolean {
+    const k = this.kernels;
+    const beta = this.factorBeta;
+    b.x.view().set(b.h.view());
+    for (let l = 0; l < b.dims.length; l++)
+      if (l !== mode) modeScale(k, b.x, modeShape(b.dims, l), scales[l]);
+    const side = b.sides[mode];
+    modeStatistics(k, b.x, modeShape(b.dims, mode), 1, 0, side.incrementBuffer());
+    return side.accumulate(k, beta, ((1 - beta) * b.dims[mode]) / b.numel);
   }
 
   /** F_k ← β·F_k + (1−β)·(d_k/N)·X_(k)X_(k)ᵀ with X = G rotated and scaled on every mode except k. */
@@ -431,24 +482,23 @@ export abstract class KLOptimizer extends EigenbasisOptimizer {
   }
 
   /**
-   * One unsorted QR power step per side (`Q ← qr(F·Q).Q`). KL-SOAP's first moment is rotated from the old
-   * basis into the new one; a side whose refresh fails keeps its basis.
+   * One unsorted refresh per side (the store's rule: the QR power step `Q ← qr(F·Q).Q`, or a subspace rotation
+   * for 'bf16'). KL-SOAP's first moment is rotated from the old basis into the new one; a side whose refresh
+   * fails keeps its basis.
    */
   private refreshBases(b: KLBlock): boolean {
     const k = this.kernels;
     let ok = true;
+    const m = this.adamInEigenbasis ? b.m.load() : null;
     b.sides.forEach((side, mode) => {
       if (!side.proposeRefresh(k, false)) {
         ok = false;
         return;
       }
-      if (this.adamInEigenbasis) {
-        const shape = modeShape(b.dims, mode);
-        modeProduct(k, b.m, shape, side.basisF32(), true, b.x);
-        modeProduct(k, b.x, shape, side.proposedF32(), false, b.m);
-      }
+      if (m) side.rotateMoment(k, m, modeShape(b.dims, mode), b.x, b.y);
       side.commit();
     });
+    if (m) ok = b.m.store(k) && ok;
     return ok;
   }
 }

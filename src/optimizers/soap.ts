@@ -1,18 +1,15 @@
 import type { F32Buffer } from '../kernels/index.ts';
-import { KroneckerSide, SideScratch } from '../preconditioner/kronecker-side.ts';
-import {
-  modePermute,
-  modeProduct,
-  modeShape,
-  modeStatistics,
-  project,
-} from '../preconditioner/mode-products.ts';
+import type { KroneckerSide } from '../preconditioner/kronecker-side.ts';
+import { modePermute, modeShape, modeStatistics, project } from '../preconditioner/mode-products.ts';
 import {
   channelsLastLayout,
   reshapeLayout,
   soapMergeDims,
   type TensorLayout,
 } from '../preconditioner/tensor-layout.ts';
+import type { MomentStore } from '../storage/moment-store.ts';
+import type { ResolvedStorage } from '../storage/precision.ts';
+import { PRECISIONS, type Precision } from '../storage/precision.ts';
 import {
   checkConfigObject,
   type ResolvedShared,
@@ -36,10 +33,12 @@ import {
   type ResolvedEigenbasisOptions,
   resolveEigenbasisOptions,
 } from './eigenbasis-optimizer.ts';
+import { MethodStorage } from './method-storage.ts';
 import type { Param } from './optimizer.ts';
+import { resolveStorage, STORAGE_KEYS, type StorageOptions } from './storage-config.ts';
 
 /** SOAP hyperparameters: names and defaults of the official implementation (nikhilvyas/SOAP). */
-export interface SOAPConfig extends SharedOptions, EigenbasisOptions {
+export interface SOAPConfig extends SharedOptions, EigenbasisOptions, StorageOptions {
   /** Learning rate, ≥ 0. Default 3e-3. */
   lr?: number;
   /** `[β1, β2]`, each in [0, 1): Adam's first and second moment decays (in the eigenbasis). Default `[0.95, 0.95]`. */
@@ -79,7 +78,7 @@ export interface SOAPConfig extends SharedOptions, EigenbasisOptions {
   correctBias?: boolean;
 }
 
-export interface ResolvedSOAPConfig extends ResolvedEigenbasisOptions {
+export interface ResolvedSOAPConfig extends ResolvedEigenbasisOptions, ResolvedStorage {
   lr: number;
   betas: [number, number];
   shampooBeta: number;
@@ -91,7 +90,6 @@ export interface ResolvedSOAPConfig extends ResolvedEigenbasisOptions {
   normalizeGrads: boolean;
   dataFormat: 'channels_first' | 'channels_last';
   correctBias: boolean;
-  precision: 'fp32';
 }
 
 const KEYS = [
@@ -109,6 +107,7 @@ const KEYS = [
   'dataFormat',
   'correctBias',
   ...EIGENBASIS_KEYS,
+  ...STORAGE_KEYS,
 ] as const;
 
 /** Negative → "use betas[1]" (kept as given, resolved at use); otherwise a decay in [0, 1]. */
@@ -117,11 +116,14 @@ export function checkShampooBeta(value: unknown): number {
   return checkRange('shampooBeta', value, 0, 1);
 }
 
-export function resolveSOAPConfig(config: SOAPConfig | undefined): ResolvedSOAPConfig & ResolvedShared {
+export function resolveSOAPConfig(
+  config: SOAPConfig | undefined,
+): ResolvedSOAPConfig & ResolvedShared<Precision> {
   const c = checkConfigObject(config, KEYS);
-  const shared = resolveShared(c);
+  const shared = resolveShared(c, PRECISIONS);
   return {
     ...shared,
+    ...resolveStorage(c, shared.precision),
     lr: checkNonNegative('lr', c.lr ?? 3e-3),
     betas: checkBetas('betas', c.betas ?? [0.95, 0.95]),
     shampooBeta: checkShampooBeta(c.shampooBeta ?? -1),
@@ -169,15 +171,19 @@ interface SoapBlock {
   layout: TensorLayout;
   dims: readonly number[];
   sides: (KroneckerSide | null)[];
-  bases: (F32Buffer | null)[];
   /** First moment, in the eigenbasis. */
-  m: F32Buffer;
+  m: MomentStore;
   /** Second moment, in the eigenbasis. */
-  v: F32Buffer;
+  v: MomentStore;
   /** Scratch slices of exactly numel elements. */
   g: F32Buffer;
   x: F32Buffer;
   y: F32Buffer;
+}
+
+/** The bases to compute with this step (a store may decode them into shared scratch, so ask every step). */
+function basesOf(b: SoapBlock): (F32Buffer | null)[] {
+  return b.sides.map((side) => (side ? side.basisF32() : null));
 }
 
 /**
@@ -187,7 +193,8 @@ interface SoapBlock {
  * update, no weight decay); descending eigenvector order with a Rayleigh-quotient re-sort (and matching
  * permutation of V) before each refresh; ε on the un-corrected sqrt(V); weight decay after the step.
  * Differences that are exact in real arithmetic: the first moment is rotated only when a basis changes, and
- * factor updates use SYRK. See docs/methods.md.
+ * factor updates use SYRK. See docs/methods.md; `precision` selects how factors, bases and moments are stored
+ * (docs/storage.md).
  *
  * State per parameter (fp32): factors and bases `8·Σ d_i²` bytes over preconditioned axes, moments `8·numel`.
  */
@@ -195,6 +202,7 @@ export class SOAP extends EigenbasisOptimizer {
   readonly method = 'soap';
   private readonly resolved: ResolvedSOAPConfig;
   private readonly blocks: SoapBlock[];
+  private readonly storage: MethodStorage;
 
   constructor(params: readonly Param[], config?: SOAPConfig) {
     const r = resolveSOAPConfig(config);
@@ -202,41 +210,36 @@ export class SOAP extends EigenbasisOptimizer {
     const { engine: _e, allowRelaxedSimd: _a, nonFinite: _n, ...hyper } = r;
     this.resolved = hyper;
     const plans = params.map((p) => soapLayout(p.shape, r));
-    // State, grouped per parameter: moments, then a factor and a basis per preconditioned axis.
+    const maxNumel = Math.max(...params.map((p) => p.data.length));
+    const maxDim = Math.max(0, ...plans.flatMap((p) => p.layout.dims.filter((_, k) => p.preconditioned[k])));
+    this.storage = new MethodStorage(
+      this.kernels,
+      (param, name, kind, dtype, length, options) =>
+        this.allocState(param, name, kind, dtype, length, options),
+      r,
+      maxDim,
+      maxNumel,
+    );
+    // State, grouped per parameter: moments, then the store of each preconditioned axis.
     const state = params.map((p, i) => {
       const dims = plans[i].layout.dims;
       return {
-        m: this.allocState(i, 'exp_avg', 'moment', 'f32', p.data.length),
-        v: this.allocState(i, 'exp_avg_sq', 'moment', 'f32', p.data.length),
-        sides: dims.map((d, k) =>
-          plans[i].preconditioned[k]
-            ? {
-                factor: this.allocState(i, `GG${k}`, 'factor', 'f32', d * d),
-                basis: this.allocState(i, `Q${k}`, 'basis', 'f32', d * d),
-              }
-            : null,
-        ),
+        m: this.storage.moment(i, 'exp_avg', p.data.length, r.betas[0], 'first'),
+        v: this.storage.moment(i, 'exp_avg_sq', p.data.length, r.betas[1], 'second'),
+        sides: dims.map((d, k) => (plans[i].preconditioned[k] ? this.storage.side(i, d, k) : null)),
       };
     });
     // Scratch, allocated once and shared by all parameters.
-    const maxNumel = Math.max(...params.map((p) => p.data.length));
-    const maxDim = Math.max(0, ...plans.flatMap((p) => p.layout.dims.filter((_, k) => p.preconditioned[k])));
-    const scratch = new SideScratch(this.kernels, maxDim);
     const g = this.kernels.arena.f32(maxNumel);
     const x = this.kernels.arena.f32(maxNumel);
     const y = this.kernels.arena.f32(maxNumel);
     this.blocks = params.map((param, i) => {
       const n = param.data.length;
-      const dims = plans[i].layout.dims;
-      const sides = state[i].sides.map((a, k) =>
-        a ? new KroneckerSide(dims[k], a.factor, a.basis, scratch) : null,
-      );
       return {
         param,
         layout: plans[i].layout,
-        dims,
-        sides,
-        bases: sides.map((side) => (side ? side.basisF32() : null)),
+        dims: plans[i].layout.dims,
+        sides: state[i].sides,
         m: state[i].m,
         v: state[i].v,
         g: g.slice(0, n),
@@ -248,6 +251,10 @@ export class SOAP extends EigenbasisOptimizer {
 
   get config(): Readonly<ResolvedSOAPConfig> {
     return this.resolved;
+  }
+
+  protected override stateReplaced(): void {
+    this.storage.invalidate();
   }
 
   private get factorBeta(): number {
@@ -262,25 +269,23 @@ export class SOAP extends EigenbasisOptimizer {
   /** First call: factors from the first gradient, bases from them; parameters untouched. */
   private initialise(grads: readonly Float32Array[]): PreconditionerOutcome {
     let failed = false;
+    const beta = this.factorBeta;
     this.blocks.forEach((b, i) => {
       b.layout.toWork(grads[i], b.g.view());
       b.sides.forEach((side, k) => {
         if (!side) return;
-        failed = !this.accumulateFactor(b, side, k) || failed;
-        if (this.resolved.initialBasis === 'identity') {
-          side.setIdentity();
-        } else if (!side.initFromEigh()) {
-          side.setIdentity();
-          failed = true;
-        }
+        // Every store starts with Q = I, so parameter and rotated coordinates agree here.
+        modeStatistics(this.kernels, b.g, modeShape(b.dims, k), 1, 0, side.incrementBuffer());
+        failed = !side.initialise(this.kernels, beta, 1 - beta, this.resolved.initialBasis) || failed;
       });
     });
     return { failed, refreshed: true };
   }
 
-  private accumulateFactor(b: SoapBlock, side: KroneckerSide, k: number): boolean {
+  /** `F ← β·F + (1−β)·X_(k)X_(k)ᵀ` with X the gradient in the coordinates the side keeps its statistics in. */
+  private accumulateFactor(side: KroneckerSide, x: F32Buffer, dims: readonly number[], k: number): boolean {
     const beta = this.factorBeta;
-    modeStatistics(this.kernels, b.g, modeShape(b.dims, k), 1, 0, side.incrementBuffer());
+    modeStatistics(this.kernels, x, modeShape(dims, k), 1, 0, side.incrementBuffer());
     return side.accumulate(this.kernels, beta, 1 - beta);
   }
 
@@ -293,15 +298,27 @@ export class SOAP extends EigenbasisOptimizer {
     for (let i = 0; i < this.blocks.length; i++) {
       const b = this.blocks[i];
       b.layout.toWork(grads[i], b.g.view());
+      const bases = basesOf(b);
       // Adam in the eigenbasis built from past gradients only.
-      const gHat = project(k, b.g, b.x, b.y, b.dims, b.bases, true);
-      k.adamMoments(gHat, b.m, b.v, betas[0], betas[1]);
-      k.adamDirection(b.m, b.v, 1, eps, b.x);
-      const dir = project(k, b.x, b.x, b.y, b.dims, b.bases, false);
+      const gHat = project(k, b.g, b.x, b.y, b.dims, bases, true);
+      // Stores that keep rotated statistics take them from Ĝ (the order of the factor updates is immaterial:
+      // none of them changes a basis before the refresh below).
+      b.sides.forEach((side, mode) => {
+        if (side?.statistics === 'rotated')
+          failed = !this.accumulateFactor(side, gHat, b.dims, mode) || failed;
+      });
+      const m = b.m.load();
+      const v = b.v.load();
+      k.adamMoments(gHat, m, v, betas[0], betas[1]);
+      k.adamDirection(m, v, 1, eps, b.x);
+      failed = !b.m.store(k) || failed;
+      failed = !b.v.store(k) || failed;
+      const dir = project(k, b.x, b.x, b.y, b.dims, bases, false);
       this.applyUpdate(b, dir, stepSize, normalizeGrads, lr * weightDecay);
       // Then the factors take the current gradient, and every `preconditionFrequency` steps the bases move.
       b.sides.forEach((side, mode) => {
-        if (side) failed = !this.accumulateFactor(b, side, mode) || failed;
+        if (side?.statistics === 'parameter')
+          failed = !this.accumulateFactor(side, b.g, b.dims, mode) || failed;
       });
       if (refresh) failed = !this.refreshBases(b) || failed;
     }
@@ -339,13 +356,15 @@ export class SOAP extends EigenbasisOptimizer {
   }
 
   /**
-   * One power-iteration refresh per side. A side whose refresh fails keeps its basis. On success the second
-   * moment follows the Rayleigh re-sort (a permutation along that axis) and the first moment is rotated from
-   * the old basis into the new one along that axis.
+   * One refresh per side (the store's rule: a power-iteration step, or a subspace rotation for 'bf16'). A side
+   * whose refresh fails keeps its basis. On success the second moment follows the Rayleigh re-sort (a
+   * permutation along that axis) and the first moment is rotated from the old basis into the new one.
    */
   private refreshBases(b: SoapBlock): boolean {
     const k = this.kernels;
     let ok = true;
+    const m = b.m.load();
+    const v = b.v.load();
     b.sides.forEach((side, mode) => {
       if (!side) return;
       if (!side.proposeRefresh(k, true)) {
@@ -354,12 +373,13 @@ export class SOAP extends EigenbasisOptimizer {
       }
       const tmp = b.x.view();
       const shape = modeShape(b.dims, mode);
-      modePermute(b.v.view(), tmp, shape, side.perm());
-      b.v.view().set(tmp);
-      modeProduct(k, b.m, shape, side.basisF32(), true, b.x);
-      modeProduct(k, b.x, shape, side.proposedF32(), false, b.m);
+      modePermute(v.view(), tmp, shape, side.perm());
+      v.view().set(tmp);
+      side.rotateMoment(k, m, shape, b.x, b.y);
       side.commit();
     });
+    ok = b.m.store(k) && ok;
+    ok = b.v.store(k) && ok;
     return ok;
   }
 }

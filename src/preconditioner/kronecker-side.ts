@@ -1,163 +1,134 @@
 /**
- * One side (tensor mode) of a Kronecker-factored preconditioner: its d×d statistics factor and its
- * orthonormal eigenbasis, with the operations SOAP and the KL methods perform on them.
+ * One side (tensor mode) of a Kronecker-factored preconditioner: its d×d statistics and its orthonormal
+ * eigenbasis, with the operations SOAP and the KL methods perform on them.
  *
- * This is the seam for storage formats: the optimizers only see `basisF32()` (the basis as fp32 for GEMMs),
- * `proposedF32()`, `accumulate`, `initFromEigh`, `proposeRefresh` and `commit`. An fp32 side hands out its
- * state buffers directly; a bf16 or 4-bit side would decode into scratch and encode on commit.
+ * This is the seam between the methods and the storage formats. A method sees only this interface; how the
+ * factor and the basis are held (fp32, bf16, the rotated bf16 reparametrization, 4-bit eigenvectors, ...) is the
+ * business of the implementation (the factor stores in `src/storage/`, created by `createFactorStore`). The
+ * contract, shared by every store:
  *
- * Every amortized computation works on scratch and reports failure instead of throwing, so a failed refresh
- * leaves the previous basis in place (and NaN never reaches the state).
+ * - `basisF32()` is the basis to compute with (columns = eigenvectors), as an fp32 d×d matrix. It stays valid
+ *   for the rest of the parameter's step; a store may decode it into a buffer it shares with other parameters'
+ *   sides, so a method asks for it again at each step instead of keeping it.
+ * - Statistics arrive in `incrementBuffer()` in the coordinates the store asks for (`statistics`): 'parameter'
+ *   (`X_(k)·X_(k)ᵀ` of the gradient-derived tensor X) or 'rotated' (the same with X rotated into the current
+ *   bases on every mode, i.e. `Q_kᵀ·(X_(k)X_(k)ᵀ)·Q_k` when the other bases are orthogonal), then
+ *   `accumulate` folds them in: `F ← β·F + w·increment`.
+ * - A refresh is two-phase so that a method can move its per-coordinate state along: `proposeRefresh` computes
+ *   the new basis in scratch without touching the state (false = failure: the old basis stays, nothing
+ *   changed), then the method permutes its second moment with `perm()` and rotates its first moment with
+ *   `rotateMoment`, and `commit` makes the proposal the state.
+ * - Every amortized computation works on scratch and reports failure instead of throwing; no store lets NaN or
+ *   Infinity into its state.
+ * - After the state buffers were overwritten from outside (`loadStateDict`, or a step undone by the failure
+ *   policy), `invalidate` drops whatever the store derived from them (decoded or rectified bases).
  */
 import type { F32Buffer, Kernels } from '../kernels/index.ts';
-import { eigh, qr } from '../linalg/index.ts';
+import type { ModeShape } from './mode-products.ts';
 
-/** Scratch shared by every side of an optimizer (sides are processed one at a time). */
+/** Coordinates of the statistics a side accumulates; see `KroneckerSide`. */
+export type StatisticsCoordinates = 'parameter' | 'rotated';
+
+export interface KroneckerSide {
+  readonly dim: number;
+  readonly statistics: StatisticsCoordinates;
+
+  /** The current basis (columns = eigenvectors) as an fp32 d×d matrix for products. */
+  basisF32(): F32Buffer;
+
+  /** d×d scratch to receive a statistic increment before `accumulate` or `initialise`. */
+  incrementBuffer(): F32Buffer;
+
+  /**
+   * `factor ← beta·factor + weight·increment`. An increment with NaN/Infinity (a statistic that overflowed
+   * float32), or a result that would not be finite, is dropped: the state is unchanged and false is returned.
+   */
+  accumulate(kernels: Kernels, beta: number, weight: number): boolean;
+
+  /**
+   * The first call: the factor (still empty) takes `beta·factor + weight·increment`, then the basis becomes the
+   * factor's eigenvectors in descending eigenvalue order (`'eigh'`) or the identity. Returns false if the
+   * increment was dropped or the eigensolver failed (the basis is then the identity).
+   */
+  initialise(kernels: Kernels, beta: number, weight: number, basis: 'eigh' | 'identity'): boolean;
+
+  /**
+   * Computes the refreshed basis into scratch (state untouched). With `sortByRayleigh` the columns are first
+   * put in descending order of their Rayleigh quotients and `perm()` reports it. Returns false on failure.
+   */
+  proposeRefresh(kernels: Kernels, sortByRayleigh: boolean): boolean;
+
+  /** The column order of the last sorted proposal: new column j = old column perm[j] (first `dim` entries). */
+  perm(): Int32Array;
+
+  /**
+   * Rotates a tensor held in the current bases (a first moment) along this side's mode into the proposed
+   * basis, in place (`tmp`, `tmp2`: scratch of the same length). Valid between a successful `proposeRefresh`
+   * and `commit`.
+   */
+  rotateMoment(kernels: Kernels, x: F32Buffer, shape: ModeShape, tmp: F32Buffer, tmp2: F32Buffer): void;
+
+  /** Makes the last successful proposal the state. */
+  commit(): void;
+
+  /** Forgets anything derived from the state buffers (they were overwritten from outside). */
+  invalidate(): void;
+}
+
+/** Named d×d scratch matrices. */
+export type ScratchMatrix = 'increment' | 'product' | 'next' | 'work';
+
+/**
+ * Scratch shared by every side of an optimizer (sides are processed one at a time), sized for the largest
+ * side. Buffers a store needs beyond the three every store uses are allocated when a store first asks for them
+ * (stores are created in the optimizer's constructor), so an fp32 optimizer holds exactly what it did before.
+ */
 export class SideScratch {
+  readonly maxDim: number;
   readonly increment: F32Buffer;
   readonly product: F32Buffer;
   readonly next: F32Buffer;
   readonly estimates: Float64Array;
   readonly perm: Int32Array;
+  private readonly kernels: Kernels;
+  private readonly extra = new Map<string, unknown>();
 
   constructor(kernels: Kernels, maxDim: number) {
     const n2 = maxDim * maxDim;
+    this.kernels = kernels;
+    this.maxDim = maxDim;
     this.increment = kernels.arena.f32(n2);
     this.product = kernels.arena.f32(n2);
     this.next = kernels.arena.f32(n2);
     this.estimates = new Float64Array(maxDim);
     this.perm = new Int32Array(maxDim);
   }
-}
 
-function allFiniteArray(x: ArrayLike<number>): boolean {
-  let probe = 0;
-  for (let i = 0; i < x.length; i++) probe += x[i] * 0;
-  return probe === 0;
-}
-
-export class KroneckerSide {
-  readonly dim: number;
-  private readonly factor: F32Buffer;
-  private readonly basis: F32Buffer;
-  private readonly inc: F32Buffer;
-  private readonly prod: F32Buffer;
-  private readonly next: F32Buffer;
-  private readonly scratch: SideScratch;
-
-  /** `factor` and `basis` are d×d state buffers (zero-filled when allocated). */
-  constructor(dim: number, factor: F32Buffer, basis: F32Buffer, scratch: SideScratch) {
-    this.dim = dim;
-    this.factor = factor;
-    this.basis = basis;
-    this.scratch = scratch;
-    const n2 = dim * dim;
-    this.inc = scratch.increment.slice(0, n2);
-    this.prod = scratch.product.slice(0, n2);
-    this.next = scratch.next.slice(0, n2);
-  }
-
-  /** The current basis (columns = eigenvectors) as an fp32 d×d matrix for products. */
-  basisF32(): F32Buffer {
-    return this.basis;
-  }
-
-  /** The basis computed by the last successful `proposeRefresh` (valid until the next side uses the scratch). */
-  proposedF32(): F32Buffer {
-    return this.next;
-  }
-
-  /** d×d scratch to receive a statistic increment before `accumulate`. */
-  incrementBuffer(): F32Buffer {
-    return this.inc;
+  /** A d×d slice (d ≤ maxDim) of one of the shared matrices. */
+  matrix(name: ScratchMatrix, d: number): F32Buffer {
+    const n2 = d * d;
+    switch (name) {
+      case 'increment':
+        return this.increment.slice(0, n2);
+      case 'product':
+        return this.product.slice(0, n2);
+      case 'next':
+        return this.next.slice(0, n2);
+      case 'work':
+        return this.shared('work', () => this.kernels.arena.f32(this.maxDim * this.maxDim)).slice(0, n2);
+    }
   }
 
   /**
-   * `factor ← beta·factor + weight·increment`. An increment with NaN/Infinity (a statistic that overflowed
-   * float32) is dropped: the factor is unchanged and false is returned.
+   * A scratch object shared under `key`, created by `make` on first request. Stores use it for their own
+   * shared buffers (packed codes, decoded-basis slots); everything is created during construction.
    */
-  accumulate(kernels: Kernels, beta: number, weight: number): boolean {
-    if (!kernels.allFinite(this.inc)) return false;
-    kernels.axpby(weight, this.inc, beta, this.factor);
-    return true;
-  }
-
-  /** basis ← I. */
-  setIdentity(): void {
-    const q = this.basis.view();
-    q.fill(0);
-    for (let i = 0; i < this.dim; i++) q[i * this.dim + i] = 1;
-  }
-
-  /**
-   * basis ← eigenvectors of the factor, columns in descending eigenvalue order (float64 eigh of the
-   * symmetrized fp32 factor). Returns false and leaves the basis unchanged if the eigensolver fails or
-   * returns non-finite vectors.
-   */
-  initFromEigh(): boolean {
-    const d = this.dim;
-    let vectors: Float64Array;
-    try {
-      vectors = eigh(this.factor.view(), d).vectors;
-    } catch {
-      return false;
+  shared<T>(key: string, make: () => T): T {
+    let v = this.extra.get(key) as T | undefined;
+    if (v === undefined) {
+      v = make();
+      this.extra.set(key, v);
     }
-    if (!allFiniteArray(vectors)) return false;
-    const q = this.basis.view();
-    for (let i = 0; i < d; i++) {
-      for (let j = 0; j < d; j++) q[i * d + j] = vectors[i * d + (d - 1 - j)];
-    }
-    return true;
-  }
-
-  /**
-   * One warm-started power-iteration step: `proposal = qr(F·Q).Q` into scratch (the state is not touched).
-   * With `sortByRayleigh`, the columns of Q are first ordered by descending Rayleigh quotient
-   * `diag(Qᵀ F Q)` and the order is written to `perm()` (new column j = old column perm[j]), so a
-   * per-coordinate state tied to the columns can be permuted the same way. Returns false on failure
-   * (non-finite factor or product, QR error).
-   */
-  proposeRefresh(kernels: Kernels, sortByRayleigh: boolean): boolean {
-    const d = this.dim;
-    const perm = this.scratch.perm;
-    kernels.gemm(false, false, d, d, d, 1, this.factor, this.basis, 0, this.prod);
-    const p = this.prod.view();
-    let input: Float32Array = p;
-    if (sortByRayleigh) {
-      const q = this.basis.view();
-      const est = this.scratch.estimates;
-      for (let j = 0; j < d; j++) {
-        let acc = 0;
-        for (let i = 0; i < d; i++) acc += q[i * d + j] * p[i * d + j];
-        est[j] = acc;
-        perm[j] = j;
-      }
-      if (!allFiniteArray(est.subarray(0, d))) return false;
-      perm.subarray(0, d).sort((a, b) => est[b] - est[a] || a - b);
-      const sorted = this.next.view();
-      for (let i = 0; i < d; i++) {
-        for (let j = 0; j < d; j++) sorted[i * d + j] = p[i * d + perm[j]];
-      }
-      input = sorted;
-    }
-    let result: Float64Array;
-    try {
-      result = qr(input, d, d, 'positive-diagonal');
-    } catch {
-      return false;
-    }
-    if (!allFiniteArray(result)) return false;
-    this.next.view().set(result);
-    return true;
-  }
-
-  /** The column order chosen by the last sorted `proposeRefresh` (first `dim` entries). */
-  perm(): Int32Array {
-    return this.scratch.perm.subarray(0, this.dim);
-  }
-
-  /** basis ← the proposal of the last successful `proposeRefresh`. */
-  commit(): void {
-    this.basis.view().set(this.next.view());
+    return v;
   }
 }

@@ -1,0 +1,72 @@
+import { ConfigError } from '../errors.ts';
+import type { MomentPrecision, Precision, ResolvedStorage, SubspaceSelection } from '../storage/precision.ts';
+import { checkBoolean, checkInteger, checkOneOf } from './config-checks.ts';
+
+/**
+ * How the methods that keep Kronecker factors (SOAP, KL-Shampoo, KL-SOAP) store their state, besides
+ * `precision` itself. Each option only has an effect under the precisions named in its description.
+ */
+export interface StorageOptions {
+  /** '4bit', '4bit-naive': Björck iterations applied to a dequantized basis before the factor is rebuilt from it. Integer ≥ 0, default 1. */
+  rectT1?: number;
+  /** '4bit', '4bit-naive': Björck iterations applied to a dequantized basis before it preconditions. Integer ≥ 0, default 4. */
+  rectT2?: number;
+  /** '4bit', '4bit-naive': sides with fewer elements (d² < minLowbitSize) stay fp32. Integer ≥ 0, default 4096. */
+  minLowbitSize?: number;
+  /** '4bit', '4bit-naive': quantization block size (elements per fp32 absmax scale), one of 64…2048. Default 64. */
+  quanBlocksize?: number;
+  /** 'bf16': basis vectors rotated per refresh, k = min(subspaceSize, d). Integer ≥ 1 or Infinity (full refresh), default 256. */
+  subspaceSize?: number;
+  /** 'bf16': which basis vectors a refresh rotates. Default 'offdiag-energy'. */
+  subspaceSelection?: SubspaceSelection;
+  /**
+   * Storage of the moments (first/second moment, momentum): 'auto' (default) stores a moment whose EMA decay
+   * is ≤ 0.95 in bf16 under any precision but 'fp32', and in fp32 otherwise; 'fp32' and 'bf16' force it.
+   */
+  momentPrecision?: MomentPrecision;
+  /** Stochastic rounding for the bf16 averages updated every step (moments, bf16 factor statistics). Default false. */
+  stochasticRounding?: boolean;
+}
+
+export const STORAGE_KEYS = [
+  'rectT1',
+  'rectT2',
+  'minLowbitSize',
+  'quanBlocksize',
+  'subspaceSize',
+  'subspaceSelection',
+  'momentPrecision',
+  'stochasticRounding',
+] as const;
+
+export const BLOCK_SIZES: readonly number[] = [64, 128, 256, 512, 1024, 2048];
+
+/** Validates the storage options and fills in their defaults. */
+export function resolveStorage(c: Readonly<Record<string, unknown>>, precision: Precision): ResolvedStorage {
+  const quanBlocksize = c.quanBlocksize ?? 64;
+  if (!BLOCK_SIZES.includes(quanBlocksize as number)) {
+    throw new ConfigError(
+      'quanBlocksize',
+      `must be one of ${BLOCK_SIZES.join(', ')}, got ${String(quanBlocksize)}`,
+    );
+  }
+  return {
+    precision,
+    rectT1: checkInteger('rectT1', c.rectT1 ?? 1, 0),
+    rectT2: checkInteger('rectT2', c.rectT2 ?? 4, 0),
+    minLowbitSize: checkInteger('minLowbitSize', c.minLowbitSize ?? 4096, 0),
+    quanBlocksize: quanBlocksize as number,
+    subspaceSize: checkInteger('subspaceSize', c.subspaceSize ?? 256, 1, true),
+    subspaceSelection: checkOneOf('subspaceSelection', c.subspaceSelection ?? 'offdiag-energy', [
+      'offdiag-energy',
+      'round-robin',
+      'top-k',
+    ] as const),
+    momentPrecision: checkOneOf('momentPrecision', c.momentPrecision ?? 'auto', [
+      'auto',
+      'fp32',
+      'bf16',
+    ] as const),
+    stochasticRounding: checkBoolean('stochasticRounding', c.stochasticRounding ?? false),
+  };
+}

@@ -1,0 +1,248 @@
+import type { F32Buffer, Kernels } from '../kernels/index.ts';
+import { qr } from '../linalg/index.ts';
+import type { KroneckerSide } from '../preconditioner/kronecker-side.ts';
+import { type ModeShape, modeProduct } from '../preconditioner/mode-products.ts';
+import type { U8Buffer } from './codecs.ts';
+import { allFiniteArray, descendingEigenvectors } from './power-step.ts';
+import { quant4Layout } from './quant4.ts';
+import { Quant4Basis } from './quant4-basis.ts';
+import type { StateAllocator, StoreContext } from './store-context.ts';
+
+const sqrtPos = (x: number): number => (x > 0 ? Math.sqrt(x) : 0);
+
+/**
+ * The '4bit' store: an eigen-parametrized factor whose eigenvectors are the basis (ALGORITHMS.md §5 applied
+ * to SOAP and the KL methods). State per side:
+ *
+ * - `Q{k}_codes`, `Q{k}_scales`: the basis, 4-bit as `Quant4Basis` stores it (Qᵀ rows = eigenvectors, block B,
+ *   fp32 absmax scales). Its dequantized, Björck-rectified form is at once the factor's eigenvectors and the
+ *   basis the method rotates with.
+ * - `lambda{k}` (fp32, d): the factor's eigenvalue estimates, i.e. the diagonal of `S = QᵀLQ`.
+ * - `acc{k}_codes`, `acc{k}_scales`: the off-diagonal of S accumulated since the last refresh, as a packed
+ *   strict upper triangle (N = d(d−1)/2 values, one row of 4-bit blocks of B), normalized by `sqrt(λ_i·λ_j)`
+ *   so that every entry is a correlation in [−1, 1] and one block scale fits all of its entries.
+ *
+ * Between refreshes the statistics accumulate every step in the rotated coordinates, as the fp32 factor would:
+ * the increment `ΔS = Q̃ᵀ·(X_(k)X_(k)ᵀ)·Q̃` (`statistics = 'rotated'`) updates `λ ← β·λ + w·diag(ΔS)` exactly in
+ * fp32 and the triangle `O ← β·O + w·offdiag(ΔS)` (decoded, updated in fp32, re-quantized). So
+ * `L = Q̃·(Diag(λ) + O)·Q̃ᵀ` is the fp32 EMA up to the 4-bit rounding of O, and no step rebuilds a factor.
+ *
+ * A refresh rebuilds `S = Diag(λ) + O` (d×d fp32 scratch) in the current basis and applies the method's rule
+ * there (ALGORITHMS.md P3: `qr(L·Q).Q = Q·qr(QᵀLQ).Q`): optionally sort by λ (the Rayleigh quotients), then
+ * `W = qr(S_π).Q`, `Q_new = Q̃_π·W`, `λ ← diag(Wᵀ·S_π·W)` (read off `R·W` from the QR), Q_new quantized, O
+ * reset to 0 — as in the 4-bit paper, the factor is re-parametrized by its new eigenvector estimates and the
+ * residual off-diagonal is dropped. Björck iterations on dequantization: max(rectT1, rectT2).
+ */
+export class EigenQuant4FactorStore implements KroneckerSide {
+  readonly dim: number;
+  readonly statistics = 'rotated' as const;
+  private readonly ctx: StoreContext;
+  private readonly basis: Quant4Basis;
+  private readonly lambda: F32Buffer;
+  private readonly accCodes: U8Buffer;
+  private readonly accScales: F32Buffer;
+  private readonly pairs: number;
+  private readonly tri: F32Buffer;
+  private readonly pendingLambda: Float32Array;
+  private readonly rootOld: Float64Array;
+  private readonly rootNew: Float64Array;
+  private readonly blockSize: number;
+
+  constructor(
+    dim: number,
+    name: { basis: string; eigenvalues: string; factor: string },
+    alloc: StateAllocator,
+    ctx: StoreContext,
+  ) {
+    this.dim = dim;
+    this.ctx = ctx;
+    const { quanBlocksize, rectT1, rectT2 } = ctx.storage;
+    this.blockSize = quanBlocksize;
+    this.basis = new Quant4Basis(
+      dim,
+      name.basis,
+      alloc,
+      ctx.kernels,
+      ctx.codecs,
+      ctx.scratch,
+      quanBlocksize,
+      Math.max(rectT1, rectT2),
+    );
+    this.lambda = alloc(name.eigenvalues, 'eigenvalues', 'f32', dim);
+    this.pairs = (dim * (dim - 1)) / 2;
+    const layout = quant4Layout(1, this.pairs, quanBlocksize);
+    this.accCodes = alloc(`${name.factor}_codes`, 'factor', 'u8', layout.codeBytes);
+    this.accScales = alloc(`${name.factor}_scales`, 'scales', 'f32', layout.scaleCount);
+    const maxDim = ctx.scratch.maxDim;
+    const shared = ctx.scratch.shared('eigen-quant4', () => ({
+      tri: ctx.kernels.arena.f32((maxDim * (maxDim - 1)) / 2),
+      lambda: new Float32Array(maxDim),
+      rootOld: new Float64Array(maxDim),
+      rootNew: new Float64Array(maxDim),
+    }));
+    this.tri = shared.tri.slice(0, this.pairs);
+    this.pendingLambda = shared.lambda.subarray(0, dim);
+    this.rootOld = shared.rootOld.subarray(0, dim);
+    this.rootNew = shared.rootNew.subarray(0, dim);
+    ctx.scratch.matrix('work', dim);
+    this.basis.setIdentity(ctx.kernels);
+    this.clearOffDiagonal();
+  }
+
+  basisF32(): F32Buffer {
+    return this.basis.get(this.ctx.kernels);
+  }
+
+  incrementBuffer(): F32Buffer {
+    return this.ctx.scratch.matrix('increment', this.dim);
+  }
+
+  accumulate(kernels: Kernels, beta: number, weight: number): boolean {
+    const inc = this.incrementBuffer();
+    if (!kernels.allFinite(inc)) return false;
+    const d = this.dim;
+    const a = inc.view();
+    const lam = this.lambda.view();
+    const next = this.pendingLambda;
+    for (let i = 0; i < d; i++) next[i] = beta * lam[i] + weight * a[i * d + i];
+    if (!allFiniteArray(next)) return false;
+    for (let i = 0; i < d; i++) {
+      this.rootOld[i] = sqrtPos(lam[i]);
+      this.rootNew[i] = sqrtPos(next[i]);
+    }
+    const b = this.blockSize;
+    this.ctx.codecs.dequantize4(this.accCodes, this.accScales, 1, this.pairs, this.tri, 'linear-2', b);
+    const c = this.tri.view();
+    let t = 0;
+    for (let i = 0; i < d; i++) {
+      const ro = beta * this.rootOld[i];
+      const rn = this.rootNew[i];
+      const row = i * d;
+      for (let j = i + 1; j < d; j++, t++) {
+        const o = c[t] * ro * this.rootOld[j] + weight * a[row + j];
+        const den = rn * this.rootNew[j];
+        c[t] = den > 0 ? o / den : 0;
+      }
+    }
+    if (!kernels.allFinite(this.tri)) return false;
+    this.ctx.codecs.quantize4(this.tri, 1, this.pairs, this.accCodes, this.accScales, 'linear-2', b);
+    lam.set(next);
+    return true;
+  }
+
+  initialise(kernels: Kernels, beta: number, weight: number, basis: 'eigh' | 'identity'): boolean {
+    // The state is empty (λ = 0, O = 0, Q = I), so the rotated statistics are in parameter coordinates.
+    const ok = this.accumulate(kernels, beta, weight);
+    if (!ok || basis === 'identity') return ok;
+    // Eigenvectors of the exact fp32 first factor (not of its 4-bit off-diagonal).
+    const d = this.dim;
+    const s = this.ctx.scratch.matrix('work', d);
+    const sv = s.view();
+    const a = this.incrementBuffer().view();
+    for (let i = 0; i < d * d; i++) sv[i] = weight * a[i];
+    const q = this.ctx.scratch.matrix('next', d);
+    if (!descendingEigenvectors(sv, d, q.view(), this.pendingLambda) || !this.basis.propose(kernels, q)) {
+      return false;
+    }
+    this.basis.commit(q);
+    this.lambda.view().set(this.pendingLambda);
+    this.clearOffDiagonal();
+    return true;
+  }
+
+  proposeRefresh(kernels: Kernels, sortByRayleigh: boolean): boolean {
+    const d = this.dim;
+    const sc = this.ctx.scratch;
+    const perm = sc.perm.subarray(0, d);
+    const lam = this.lambda.view();
+    for (let j = 0; j < d; j++) perm[j] = j;
+    if (sortByRayleigh) perm.sort((x, y) => lam[y] - lam[x] || x - y);
+    // S_π = Diag(λ) + O in the sorted order, fp32 (the 'product' scratch).
+    const sp = sc.matrix('product', d).view();
+    this.ctx.codecs.dequantize4(
+      this.accCodes,
+      this.accScales,
+      1,
+      this.pairs,
+      this.tri,
+      'linear-2',
+      this.blockSize,
+    );
+    const c = this.tri.view();
+    const inv = sc.estimates;
+    for (let j = 0; j < d; j++) inv[perm[j]] = j;
+    let t = 0;
+    for (let i = 0; i < d; i++) {
+      const ri = sqrtPos(lam[i]);
+      const pi = inv[i] * d;
+      for (let j = i + 1; j < d; j++, t++) {
+        const o = c[t] * ri * sqrtPos(lam[j]);
+        sp[pi + inv[j]] = o;
+        sp[inv[j] * d + inv[i]] = o;
+      }
+      sp[pi + inv[i]] = lam[i];
+    }
+    const r = new Float64Array(d * d);
+    let w: Float64Array;
+    try {
+      w = qr(sp.subarray(0, d * d), d, d, 'positive-diagonal', { r });
+    } catch {
+      return false;
+    }
+    if (!allFiniteArray(w)) return false;
+    // λ_new = diag(Wᵀ·S_π·W) = diag(R·W), as S_π = W·R.
+    const lamNew = this.pendingLambda;
+    for (let j = 0; j < d; j++) {
+      let acc = 0;
+      for (let i = j; i < d; i++) acc += r[j * d + i] * w[i * d + j];
+      lamNew[j] = acc;
+    }
+    if (!allFiniteArray(lamNew)) return false;
+    // Q_new = Q̃_π·W.
+    const wf = sc.matrix('work', d);
+    wf.view().set(w);
+    const cache = this.basisF32().view();
+    const qp = sc.matrix('product', d);
+    const qpv = qp.view();
+    for (let i = 0; i < d; i++) {
+      const row = i * d;
+      for (let j = 0; j < d; j++) qpv[row + j] = cache[row + perm[j]];
+    }
+    const next = sc.matrix('next', d);
+    kernels.gemm(false, false, d, d, d, 1, qp, wf, 0, next);
+    return this.basis.propose(kernels, next);
+  }
+
+  perm(): Int32Array {
+    return this.ctx.scratch.perm.subarray(0, this.dim);
+  }
+
+  rotateMoment(kernels: Kernels, x: F32Buffer, shape: ModeShape, tmp: F32Buffer, _tmp2: F32Buffer): void {
+    modeProduct(kernels, x, shape, this.basisF32(), true, tmp);
+    modeProduct(kernels, tmp, shape, this.ctx.scratch.matrix('next', this.dim), false, x);
+  }
+
+  commit(): void {
+    this.basis.commit(this.ctx.scratch.matrix('next', this.dim));
+    this.lambda.view().set(this.pendingLambda);
+    this.clearOffDiagonal();
+  }
+
+  invalidate(): void {
+    this.basis.invalidate();
+  }
+
+  /** O ← 0 (the codes of an all-zero triangle). */
+  private clearOffDiagonal(): void {
+    this.tri.view().fill(0);
+    this.ctx.codecs.quantize4(
+      this.tri,
+      1,
+      this.pairs,
+      this.accCodes,
+      this.accScales,
+      'linear-2',
+      this.blockSize,
+    );
+  }
+}

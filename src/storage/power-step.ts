@@ -1,0 +1,93 @@
+/**
+ * The basis refresh of SOAP and the KL methods on an fp32 factor held in parameter coordinates: one
+ * warm-started power-iteration step `proposal = qr(F·Q).Q` (ALGORITHMS.md P3), optionally after ordering Q's
+ * columns by descending Rayleigh quotient `diag(Qᵀ·F·Q)` (SOAP). Shared by the stores that keep the factor
+ * densely (fp32, bf16-naive, 4-bit-naive).
+ */
+import type { F32Buffer, Kernels } from '../kernels/index.ts';
+import { eigh, qr } from '../linalg/index.ts';
+
+export function allFiniteArray(x: ArrayLike<number>): boolean {
+  let probe = 0;
+  for (let i = 0; i < x.length; i++) probe += x[i] * 0;
+  return probe === 0;
+}
+
+/**
+ * `next = qr(F·Q[:, perm]).Q` with the 'positive-diagonal' sign convention; `prod` (d×d) is scratch. With
+ * `sortByRayleigh`, `perm` orders the columns by descending `diag(Qᵀ·F·Q)` (ties by index), otherwise it is
+ * not touched and the columns keep their order. Returns false (and leaves `next` unspecified) if the product,
+ * the estimates or the QR are not finite.
+ */
+export function powerStepProposal(
+  kernels: Kernels,
+  d: number,
+  factor: F32Buffer,
+  basis: F32Buffer,
+  prod: F32Buffer,
+  next: F32Buffer,
+  estimates: Float64Array,
+  perm: Int32Array,
+  sortByRayleigh: boolean,
+): boolean {
+  kernels.gemm(false, false, d, d, d, 1, factor, basis, 0, prod);
+  const p = prod.view();
+  let input: Float32Array = p;
+  if (sortByRayleigh) {
+    const q = basis.view();
+    for (let j = 0; j < d; j++) {
+      let acc = 0;
+      for (let i = 0; i < d; i++) acc += q[i * d + j] * p[i * d + j];
+      estimates[j] = acc;
+      perm[j] = j;
+    }
+    if (!allFiniteArray(estimates.subarray(0, d))) return false;
+    perm.subarray(0, d).sort((a, b) => estimates[b] - estimates[a] || a - b);
+    const sorted = next.view();
+    for (let i = 0; i < d; i++) {
+      for (let j = 0; j < d; j++) sorted[i * d + j] = p[i * d + perm[j]];
+    }
+    input = sorted;
+  }
+  let result: Float64Array;
+  try {
+    result = qr(input, d, d, 'positive-diagonal');
+  } catch {
+    return false;
+  }
+  if (!allFiniteArray(result)) return false;
+  next.view().set(result);
+  return true;
+}
+
+/**
+ * Eigenvectors of the symmetric d×d matrix `a` (float64 eigh of its symmetrization) into `out` (d×d, columns
+ * in DESCENDING eigenvalue order), and the eigenvalues, descending, into `values` when given. Returns false
+ * (out untouched) if the eigensolver fails or returns non-finite vectors.
+ */
+export function descendingEigenvectors(
+  a: ArrayLike<number>,
+  d: number,
+  out: Float32Array,
+  values?: Float32Array,
+): boolean {
+  let vectors: Float64Array;
+  let lambda: Float64Array;
+  try {
+    ({ vectors, values: lambda } = eigh(a, d));
+  } catch {
+    return false;
+  }
+  if (!allFiniteArray(vectors) || !allFiniteArray(lambda)) return false;
+  for (let i = 0; i < d; i++) {
+    for (let j = 0; j < d; j++) out[i * d + j] = vectors[i * d + (d - 1 - j)];
+  }
+  if (values) for (let j = 0; j < d; j++) values[j] = lambda[d - 1 - j];
+  return true;
+}
+
+/** Writes the d×d identity into `q`. */
+export function writeIdentity(q: Float32Array, d: number): void {
+  q.fill(0, 0, d * d);
+  for (let i = 0; i < d; i++) q[i * d + i] = 1;
+}
