@@ -72,6 +72,20 @@ for (const engine of linalgEngines()) {
       assert.ok(orthogonalityError(q, n, k) < 1e-14);
     });
 
+    test('output may alias an input (in-place refresh Q ← qr(A·Q))', () => {
+      const n = 20;
+      const rand = rng(44);
+      const a = fromSpectrum(randomOrthogonal(n, rand), gaussian(rand, n), n);
+      const q = randomOrthogonal(n, rand);
+      const expected = orthogonalIterationStep(a, q, n, n, 'lapack');
+      const same = orthogonalIterationStep(a, q, n, n, 'lapack', q);
+      assert.equal(same, q);
+      assert.deepEqual(q, expected);
+      const v = q.map((x, i) => x + 1e-3 * Math.sin(i));
+      const out = bjorck(v, n, n, 2);
+      assert.deepEqual(bjorck(v, n, n, 2, v), out);
+    });
+
     test('rejects non-finite input and k > n', () => {
       assert.throws(() => orthogonalIterationStep([1, Number.NaN, 0, 1], [1, 0, 0, 1], 2), NonFiniteError);
       assert.throws(() => orthogonalIterationStep([1, 0, 0, 1], [1, 0, 0, Number.NaN], 2), NonFiniteError);
