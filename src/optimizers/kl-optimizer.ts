@@ -209,7 +209,8 @@ export abstract class KLOptimizer extends EigenbasisOptimizer {
         };
       }
       return {
-        m: this.storage.moment(i, 'exp_avg', n, beta1, 'first'),
+        // KL-Shampoo's momentum lives in parameter space and is then preconditioned densely.
+        m: this.storage.moment(i, 'exp_avg', n, beta1, 'first', klsoap),
         v: klsoap ? this.storage.moment(i, 'exp_avg_sq', n, beta2, 'second') : null,
         sides: dims.map((d, k) => ({
           side: this.storage.side(i, d, k),

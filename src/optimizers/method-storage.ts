@@ -90,9 +90,19 @@ export class MethodStorage {
     return side;
   }
 
-  /** A moment of `length` elements of parameter `param`, whose EMA decay is `beta`. */
-  moment(param: number, name: string, length: number, beta: number, role: MomentRole): MomentStore {
-    if (!momentInBf16(this.storage, beta))
+  /**
+   * A moment of `length` elements of parameter `param`, whose EMA decay is `beta`; `elementwise`: it is used
+   * per coordinate (Adam's moments), not fed to a dense preconditioner (see `momentInBf16`).
+   */
+  moment(
+    param: number,
+    name: string,
+    length: number,
+    beta: number,
+    role: MomentRole,
+    elementwise = true,
+  ): MomentStore {
+    if (!momentInBf16(this.storage, beta, elementwise))
       return MomentStore.fp32(this.register(param, name, 'moment', 'f32', length));
     const state = this.register(param, name, 'moment', 'u16', length, { bf16: true });
     let work = this.momentWork.get(role);

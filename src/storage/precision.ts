@@ -19,7 +19,10 @@ export const PRECISIONS: readonly Precision[] = ['fp32', 'bf16', '4bit', 'bf16-n
 /** How the subspace refresh of the `'bf16'` store picks the basis vectors it rotates. */
 export type SubspaceSelection = 'offdiag-energy' | 'round-robin' | 'top-k';
 
-/** Storage of the moments: `'auto'` = bf16 for an EMA with β ≤ 0.95 under a low precision, fp32 otherwise. */
+/**
+ * Storage of the moments: `'auto'` = bf16 for a moment that is safe in bf16 (see `momentInBf16`) under any
+ * precision but 'fp32', fp32 otherwise; `'fp32'` and `'bf16'` force one for every moment.
+ */
 export type MomentPrecision = 'auto' | 'fp32' | 'bf16';
 
 /** Largest EMA decay whose bf16 storage is considered safe (`'auto'` moments). */
@@ -38,14 +41,23 @@ export interface ResolvedStorage {
   stochasticRounding: boolean;
 }
 
-/** Whether a moment with EMA decay `beta` is stored in bf16. */
+/**
+ * Whether a moment with EMA decay `beta` is stored in bf16. Under 'auto' a moment is safe when
+ * - its decay is ≤ 0.95: the EMA increment (≥ 5%) is well above half a bf16 ulp (0.2%), so the average still
+ *   moves (at β = 0.999 it would be frozen, ALGORITHMS.md P6), and
+ * - it is held per coordinate of the space it is used in (`elementwise`): Adam's moments in the eigenbasis
+ *   or in parameter space. A moment that a dense preconditioner is applied to afterwards (KL-Shampoo's momentum
+ *   in parameter space, rotated and scaled by up to sqrt(κ_L·κ_R)) is not: its rounding error of 0.4% of the
+ *   large components leaks into the weak directions and is amplified there (measured in docs/storage.md).
+ */
 export function momentInBf16(
   s: Pick<ResolvedStorage, 'precision' | 'momentPrecision'>,
   beta: number,
+  elementwise: boolean,
 ): boolean {
   if (s.momentPrecision === 'bf16') return true;
   if (s.momentPrecision === 'fp32') return false;
-  return s.precision !== 'fp32' && beta <= BF16_SAFE_BETA;
+  return s.precision !== 'fp32' && elementwise && beta <= BF16_SAFE_BETA;
 }
 
 /** Whether a d×d side is stored in 4 bits under a 4-bit precision (smaller ones stay fp32, as the 4-bit paper). */
