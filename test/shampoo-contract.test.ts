@@ -358,7 +358,12 @@ const INVALID: [Record<string, unknown>, string][] = [
   [{ variant: 'lowbit', epsilon: 1e-12 }, 'epsilon'],
   [{ variant: 'lowbit', momentum: 0.9 }, 'momentum'],
   [{ variant: 'lowbit', optimizer: 'sgd', eps: 1e-8 }, 'eps'],
-  [{ variant: 'lowbit', precBits: 4 }, 'precBits'],
+  [{ variant: 'lowbit', precBits: 8 }, 'precBits'],
+  [{ variant: 'lowbit', precBits: 4, precision: 'fp32' }, 'precBits'],
+  [{ variant: 'lowbit', subspaceSize: 8 }, 'subspaceSize'],
+  [{ precBits: 4 }, 'precBits'],
+  [{ precision: 'fp16' }, 'precision'],
+  [{ momentPrecision: 'fp16' }, 'momentPrecision'],
   [{ variant: 'lowbit', statComputeSteps: 0 }, 'statComputeSteps'],
   [{ variant: 'lowbit', statDecay: 1.5 }, 'statDecay'],
   [{ variant: 'lowbit', quanBlocksize: 100 }, 'quanBlocksize'],
@@ -397,11 +402,17 @@ test('the reference class names are accepted for the type tags', () => {
   const c = opt.config;
   assert.equal(c.variant, 'distributed');
   if (c.variant !== 'distributed') return;
-  assert.equal(c.grafting.kind, 'adam');
-  assert.equal(c.preconditioner.type, 'eigendecomposed');
-  assert.equal(c.preconditioner.computation, 'qr');
-  assert.equal(c.preconditioner.perturbBeforeComputation, false);
-  assert.deepEqual(c.momentum, { momentum: 0.5, dampening: 0, useNesterov: false });
+  assert.equal(c.graftingConfig?.type, 'adam');
+  assert.equal(c.preconditionerConfig?.type, 'eigendecomposed');
+  const a = c.preconditionerConfig?.amortizedComputationConfig;
+  assert.equal(a?.type, 'qr');
+  assert.equal(a?.rankDeficientStabilityConfig?.perturbBeforeComputation, false);
+  assert.deepEqual(c.iterateAveragingConfig, {
+    type: 'classicMomentum',
+    momentum: 0.5,
+    dampening: 0,
+    useNesterov: false,
+  });
 });
 
 test("defaults are the references'", () => {
@@ -415,7 +426,7 @@ test("defaults are the references'", () => {
     assert.equal(ds.maxPreconditionerDim, 1024);
     assert.equal(ds.preconditionFrequency, 1);
     assert.equal(ds.startPreconditioningStep, 1);
-    assert.equal(ds.grafting.kind, 'none');
+    assert.equal(ds.graftingConfig, null);
     assert.equal(ds.weightDecayType, 'DECOUPLED');
     assert.equal(ds.maxConsecutiveFailures, 3);
   }
@@ -476,4 +487,35 @@ test('a factor too large to allocate is a ShapeError naming the parameter and th
   );
   // The defaults block such parameters instead.
   assert.ok(new Shampoo(long).stateBytes().total > 0);
+});
+
+test('the resolved config is an input config: new Shampoo(params, opt.config) is the same optimizer', () => {
+  const variants: ShampooConfig[] = [
+    {},
+    { variant: 'lowbit' },
+    { variant: 'lowbit', optimizer: 'sgd' },
+    { variant: 'lowbit', precBits: 32 },
+    { graftingConfig: { type: 'AdaGradPreconditionerConfig' }, maxPreconditionerDim: Infinity },
+    { preconditionerConfig: { type: 'eigendecomposed', amortizedComputationConfig: { type: 'qr' } } },
+    ...CONFIGS.map(([, c]) => c),
+  ];
+  for (const config of variants) {
+    const label = JSON.stringify(config);
+    const a = params(1);
+    const optA = new Shampoo(a, config);
+    const b = clone(a);
+    const optB = new Shampoo(b, structuredClone(optA.config) as ShampooConfig);
+    assert.deepEqual(optB.config, optA.config, label);
+    assert.equal(optB.method, optA.method, label);
+    assert.deepEqual(optB.stateDict().config, optA.stateDict().config, label);
+    const rng = new Rng(5);
+    for (let t = 0; t < 4; t++) {
+      const g = grads(rng);
+      optA.step(g);
+      optB.step(g);
+    }
+    a.forEach((p, i) => {
+      assert.deepEqual(b[i].data, p.data, `${label}: param ${i}`);
+    });
+  }
 });

@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.ts';
+import type { MomentPrecision, Precision } from '../storage/precision.ts';
 import {
   checkConfigObject,
   type ResolvedShared,
@@ -13,14 +14,37 @@ import {
   checkPositive,
   checkRange,
 } from './config-checks.ts';
+import { resolveStorage, type StorageOptions } from './storage-config.ts';
 
 /**
  * Configuration of `Shampoo`. Two forms of the algorithm exist, selected by `variant`; each accepts exactly the
  * camelCase names and defaults of its reference implementation (plus the shared options `engine`,
- * `allowRelaxedSimd`, `nonFinite`, `precision`, and the two extensions `precondition1d` and
- * `maxConsecutiveFailures`).
+ * `allowRelaxedSimd`, `nonFinite`, `precision`, the storage options, and the two extensions `precondition1d`
+ * and `maxConsecutiveFailures`). `Shampoo.config` returns a complete config of the same form, which the
+ * constructor accepts back unchanged.
  */
 export type ShampooConfig = DistributedShampooConfig | LowbitShampooConfig;
+
+/**
+ * The storage options Shampoo uses (see `StorageOptions` and docs/storage.md, Shampoo section). The 4-bit
+ * options take effect under '4bit' and '4bit-naive'; `rectT1`/`rectT2` also under 'bf16' (the bf16 eigenvectors
+ * of the low-bit form and the bf16 bases of the distributed form are rectified the same way).
+ */
+export type ShampooStorageOptions = Pick<
+  StorageOptions,
+  'rectT1' | 'rectT2' | 'minLowbitSize' | 'quanBlocksize' | 'momentPrecision' | 'stochasticRounding'
+>;
+
+/** Storage options after validation (shared by both variants). */
+export interface ResolvedShampooStorage {
+  precision: Precision;
+  rectT1: number;
+  rectT2: number;
+  minLowbitSize: number;
+  quanBlocksize: number;
+  momentPrecision: MomentPrecision;
+  stochasticRounding: boolean;
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // Distributed Shampoo (facebookresearch/optimizers, `DistributedShampoo`)
@@ -138,7 +162,7 @@ export interface ClassicMomentumConfig {
   useNesterov?: boolean;
 }
 
-export interface DistributedShampooConfig extends SharedOptions {
+export interface DistributedShampooConfig extends SharedOptions, ShampooStorageOptions {
   /** The form of Shampoo: 'distributed' (default) is Meta's Distributed Shampoo. */
   variant?: 'distributed';
   /** Learning rate, ≥ 0 (multiplied as a float32 value, as the reference does). Default 1e-2. */
@@ -218,7 +242,7 @@ export interface ResolvedGrafting {
   dropWeightingFactorOnGsquare: boolean;
 }
 
-export interface ResolvedDistributedConfig {
+export interface ResolvedDistributedConfig extends ResolvedShampooStorage {
   variant: 'distributed';
   lr: number;
   betas: [number, number];
@@ -246,15 +270,18 @@ export interface ResolvedDistributedConfig {
   targetParameterDimensionality: number;
   precondition1d: boolean;
   maxConsecutiveFailures: number;
-  precision: 'fp32';
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// 4-bit Shampoo's algorithm (Sike-Wang/low-bit-Shampoo `shampoo2.py`), fp32 state
+// 4-bit Shampoo's algorithm (Sike-Wang/low-bit-Shampoo `shampoo2.py`)
 // ---------------------------------------------------------------------------------------------------------
 
-export interface LowbitShampooConfig extends SharedOptions {
-  /** The 4-bit paper's form (`ShampooAdamW` / `ShampooSGD`), here with fp32 state. */
+export interface LowbitShampooConfig extends SharedOptions, ShampooStorageOptions {
+  /**
+   * The 4-bit paper's form (`ShampooAdamW` / `ShampooSGD`). Its state precision is `precision` ('4bit' is
+   * the paper's 4-bit Shampoo, `shampoo2.py` with `prec_bits=4`; '4bit-naive' its naive baseline
+   * `shampoo1.py`); `precBits` is accepted as the reference's spelling of it.
+   */
   variant: 'lowbit';
   /** The outer optimizer the preconditioned gradient feeds: 'adamw' (`ShampooAdamW`, default) or 'sgd' (`ShampooSGD`). */
   optimizer?: 'adamw' | 'sgd';
@@ -282,15 +309,18 @@ export interface LowbitShampooConfig extends SharedOptions {
   matrixEps?: number;
   /** Largest factor order: dims above it are split into blocks of it. Integer ≥ 1. Default 1200. */
   precMaxorder?: number;
-  /** Storage bits of the preconditioner; only 32 here (see `precision`). Default 32. */
-  precBits?: number;
-  /** Blocks with fewer elements stay fp32 when quantizing (no effect at 32 bits). Integer ≥ 0. Default 4096. */
+  /**
+   * The reference's storage bits, an alias of `precision`: 4 = '4bit', 32 = 'fp32'. Giving both is allowed
+   * only when they agree.
+   */
+  precBits?: 4 | 32;
+  /** Factors with fewer elements stay fp32 under '4bit'/'4bit-naive'. Integer ≥ 0. Default 4096. */
   minLowbitSize?: number;
-  /** Quantization block size, one of 64…2048 (no effect at 32 bits). Default 64. */
+  /** Quantization block size, one of 64…2048 (under '4bit'/'4bit-naive'). Default 64. */
   quanBlocksize?: number;
-  /** Björck iterations before reconstructing a quantized factor (no effect at 32 bits). Integer ≥ 0. Default 1. */
+  /** Björck iterations before reconstructing a factor from stored 4-bit/bf16 eigenvectors. Integer ≥ 0. Default 1. */
   rectT1?: number;
-  /** Björck iterations before a root from quantized eigenvectors (no effect at 32 bits). Integer ≥ 0. Default 4. */
+  /** Björck iterations before a root from stored 4-bit/bf16 eigenvectors. Integer ≥ 0. Default 4. */
   rectT2?: number;
   /**
    * 0: root from the eigen-parametrization, `Vtᵀ·Diag((λ+ρ)^(−1/4))·Vt` with `ρ = matrixEps·max λ`.
@@ -307,7 +337,7 @@ export interface LowbitShampooConfig extends SharedOptions {
   maxConsecutiveFailures?: number;
 }
 
-export interface ResolvedLowbitConfig {
+export interface ResolvedLowbitConfig extends ResolvedShampooStorage {
   variant: 'lowbit';
   optimizer: 'adamw' | 'sgd';
   lr: number;
@@ -322,15 +352,9 @@ export interface ResolvedLowbitConfig {
   statDecay: number;
   matrixEps: number;
   precMaxorder: number;
-  precBits: 32;
-  minLowbitSize: number;
-  quanBlocksize: number;
-  rectT1: number;
-  rectT2: number;
   invRootMode: 0 | 1;
   precondition1d: boolean;
   maxConsecutiveFailures: number;
-  precision: 'fp32';
 }
 
 export type ResolvedShampooConfig = ResolvedDistributedConfig | ResolvedLowbitConfig;
@@ -362,6 +386,16 @@ const DISTRIBUTED_KEYS = [
   'concurrencyConfig',
   'precondition1d',
   'maxConsecutiveFailures',
+] as const;
+
+/** Storage options of both variants (the low-bit form names the 4-bit ones itself). */
+const STORAGE_OPTION_KEYS = [
+  'rectT1',
+  'rectT2',
+  'minLowbitSize',
+  'quanBlocksize',
+  'momentPrecision',
+  'stochasticRounding',
 ] as const;
 
 const LOWBIT_COMMON_KEYS = [
@@ -646,8 +680,32 @@ function resolvePreconditioner(
   };
 }
 
-function resolveDistributed(c: Obj, shared: ResolvedShared): ResolvedDistributedConfig & ResolvedShared {
-  checkKnownKeys(c, [...DISTRIBUTED_KEYS, 'engine', 'allowRelaxedSimd', 'nonFinite', 'precision']);
+/** The storage options under the resolved precision (the subspace options of the bf16 SOAP store do not apply). */
+function resolveShampooStorage(c: Obj, precision: Precision): ResolvedShampooStorage {
+  const s = resolveStorage(c, precision);
+  return {
+    precision,
+    rectT1: s.rectT1,
+    rectT2: s.rectT2,
+    minLowbitSize: s.minLowbitSize,
+    quanBlocksize: s.quanBlocksize,
+    momentPrecision: s.momentPrecision,
+    stochasticRounding: s.stochasticRounding,
+  };
+}
+
+function resolveDistributed(
+  c: Obj,
+  shared: ResolvedShared<Precision>,
+): ResolvedDistributedConfig & ResolvedShared<Precision> {
+  checkKnownKeys(c, [
+    ...DISTRIBUTED_KEYS,
+    ...STORAGE_OPTION_KEYS,
+    'engine',
+    'allowRelaxedSimd',
+    'nonFinite',
+    'precision',
+  ]);
   const lr = checkNonNegative('lr', c.lr ?? 1e-2);
   const betas = c.betas ?? [0.9, 1.0];
   if (!Array.isArray(betas) || betas.length !== 2) {
@@ -731,15 +789,19 @@ function resolveDistributed(c: Obj, shared: ResolvedShared): ResolvedDistributed
     targetParameterDimensionality,
     precondition1d: checkBoolean('precondition1d', c.precondition1d ?? true),
     maxConsecutiveFailures,
-    precision: 'fp32',
+    ...resolveShampooStorage(c, shared.precision),
   };
 }
 
-function resolveLowbit(c: Obj, shared: ResolvedShared): ResolvedLowbitConfig & ResolvedShared {
+function resolveLowbit(
+  c: Obj,
+  shared: ResolvedShared<Precision>,
+): ResolvedLowbitConfig & ResolvedShared<Precision> {
   const optimizer = tagged('optimizer', c.optimizer ?? 'adamw', { adamw: 'adamw', sgd: 'sgd' } as const);
   const ownKeys = optimizer === 'adamw' ? ['betas', 'eps'] : ['momentum', 'nesterov'];
   checkKnownKeys(c, [
     ...LOWBIT_COMMON_KEYS,
+    ...STORAGE_OPTION_KEYS,
     ...ownKeys,
     'engine',
     'allowRelaxedSimd',
@@ -750,25 +812,11 @@ function resolveLowbit(c: Obj, shared: ResolvedShared): ResolvedLowbitConfig & R
   if (!Array.isArray(betas) || betas.length !== 2) {
     throw new ConfigError('betas', `expected a pair [beta1, beta2], got ${JSON.stringify(betas)}`);
   }
-  const precBits = c.precBits ?? 32;
-  if (precBits !== 32) {
-    throw new ConfigError(
-      'precBits',
-      `only 32-bit state is implemented in this version, got ${String(precBits)}`,
-    );
-  }
   const invRootMode = c.invRootMode ?? 0;
   if (invRootMode !== 0 && invRootMode !== 1) {
     throw new ConfigError(
       'invRootMode',
       `expected 0 (eigen formula) or 1 (Schur–Newton), got ${String(invRootMode)}`,
-    );
-  }
-  const quanBlocksize = c.quanBlocksize ?? 64;
-  if (![64, 128, 256, 512, 1024, 2048].includes(quanBlocksize as number)) {
-    throw new ConfigError(
-      'quanBlocksize',
-      `must be one of 64, 128, 256, 512, 1024, 2048, got ${String(quanBlocksize)}`,
     );
   }
   return {
@@ -790,29 +838,60 @@ function resolveLowbit(c: Obj, shared: ResolvedShared): ResolvedLowbitConfig & R
     statDecay: checkRange('statDecay', c.statDecay ?? 0.95, 0, 1),
     matrixEps: checkPositive('matrixEps', c.matrixEps ?? 1e-6),
     precMaxorder: checkInteger('precMaxorder', c.precMaxorder ?? 1200, 1),
-    precBits: 32,
-    minLowbitSize: checkInteger('minLowbitSize', c.minLowbitSize ?? 4096, 0),
-    quanBlocksize: quanBlocksize as number,
-    rectT1: checkInteger('rectT1', c.rectT1 ?? 1, 0),
-    rectT2: checkInteger('rectT2', c.rectT2 ?? 4, 0),
     invRootMode,
     precondition1d: checkBoolean('precondition1d', c.precondition1d ?? false),
     maxConsecutiveFailures: checkInteger('maxConsecutiveFailures', c.maxConsecutiveFailures ?? 3, 0),
-    precision: 'fp32',
+    ...resolveShampooStorage(c, shared.precision),
   };
+}
+
+/** The precisions each variant implements. */
+const IMPLEMENTED: Record<'distributed' | 'lowbit', readonly Precision[]> = {
+  distributed: ['fp32'],
+  lowbit: ['fp32'],
+};
+
+const PREC_BITS: Readonly<Record<number, Precision>> = { 4: '4bit', 32: 'fp32' };
+
+/** `precision`, or the low-bit form's `precBits` spelling of it (both given: they must agree). */
+function effectivePrecision(c: Obj): unknown {
+  if (c.precBits === undefined) return c.precision;
+  const fromBits = PREC_BITS[c.precBits as number];
+  if (fromBits === undefined || typeof c.precBits !== 'number') {
+    throw new ConfigError('precBits', `expected 4 or 32, got ${String(c.precBits)}`);
+  }
+  if (c.precision !== undefined && c.precision !== fromBits) {
+    throw new ConfigError(
+      'precBits',
+      `precBits ${c.precBits} means precision '${fromBits}', but precision is ${JSON.stringify(c.precision)}`,
+    );
+  }
+  return fromBits;
 }
 
 /** Validates a Shampoo config and fills in the defaults of the selected variant. Throws `ConfigError`. */
 export function resolveShampooConfig(
   config: ShampooConfig | undefined,
-): ResolvedShampooConfig & ResolvedShared {
+): ResolvedShampooConfig & ResolvedShared<Precision> {
   const c = checkConfigObject(config, [
-    ...new Set<string>([...DISTRIBUTED_KEYS, ...LOWBIT_COMMON_KEYS, 'betas', 'eps', 'momentum', 'nesterov']),
+    ...new Set<string>([
+      ...DISTRIBUTED_KEYS,
+      ...LOWBIT_COMMON_KEYS,
+      ...STORAGE_OPTION_KEYS,
+      'betas',
+      'eps',
+      'momentum',
+      'nesterov',
+    ]),
   ]);
-  const shared = resolveShared(c);
   const variant = tagged('variant', c.variant ?? 'distributed', {
     distributed: 'distributed',
     lowbit: 'lowbit',
   } as const);
-  return variant === 'distributed' ? resolveDistributed(c, shared) : resolveLowbit(c, shared);
+  if (variant === 'distributed') return resolveDistributed(c, resolveShared(c, IMPLEMENTED.distributed));
+  const shared = resolveShared(
+    { ...c, precision: effectivePrecision(c) } as SharedOptions,
+    IMPLEMENTED.lowbit,
+  );
+  return resolveLowbit(c, shared);
 }

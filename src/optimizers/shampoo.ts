@@ -1,16 +1,11 @@
 import type { ArenaBuffer, DType, Kernels } from '../kernels/index.ts';
 import { oversizedGradient } from './gradient-magnitude.ts';
 import { Optimizer, type Param, type StateKind } from './optimizer.ts';
-import {
-  type ResolvedDistributedConfig,
-  type ResolvedLowbitConfig,
-  type ResolvedShampooConfig,
-  resolveShampooConfig,
-  type ShampooConfig,
-} from './shampoo-config.ts';
+import { resolveShampooConfig, type ShampooConfig } from './shampoo-config.ts';
 import { DistributedShampoo } from './shampoo-distributed.ts';
 import type { ShampooHost, ShampooVariant } from './shampoo-host.ts';
 import { LowbitShampoo } from './shampoo-lowbit.ts';
+import { publicShampooConfig } from './shampoo-public-config.ts';
 
 /**
  * Shampoo with fp32 state, in the two forms the literature uses, chosen by `config.variant`:
@@ -31,14 +26,14 @@ import { LowbitShampoo } from './shampoo-lowbit.ts';
  */
 export class Shampoo extends Optimizer {
   readonly method: string;
-  private readonly resolved: ResolvedShampooConfig;
+  private readonly publicConfig: ShampooConfig;
   private readonly variant: ShampooVariant;
 
   constructor(params: readonly Param[], config?: ShampooConfig) {
     const resolved = resolveShampooConfig(config);
     super(params, resolved);
     this.method = resolved.variant === 'distributed' ? 'shampoo' : 'shampoo-lowbit';
-    this.resolved = publicConfig(resolved);
+    this.publicConfig = publicShampooConfig(resolved);
     const host: ShampooHost = {
       kernels: this.kernels as Kernels,
       params: this.params,
@@ -53,9 +48,12 @@ export class Shampoo extends Optimizer {
         : new LowbitShampoo(host, resolved);
   }
 
-  /** The resolved configuration (defaults filled in), as saved in `stateDict().config`. */
-  get config(): Readonly<ResolvedShampooConfig> {
-    return this.resolved;
+  /**
+   * The resolved configuration, every option explicit, in the constructor's input form (as saved in
+   * `stateDict().config`): `new Shampoo(params, opt.config)` builds the same optimizer.
+   */
+  get config(): Readonly<ShampooConfig> {
+    return this.publicConfig;
   }
 
   /** The largest consecutive-failure count over all blocks (0 when every last refresh succeeded). */
@@ -71,21 +69,4 @@ export class Shampoo extends Optimizer {
   protected applyStep(grads: readonly Float32Array[]): void {
     this.variant.step(grads, this.stepCount + 1);
   }
-}
-
-/** The hyperparameters without the engine options (which describe the process, not the method). */
-function publicConfig(c: ResolvedShampooConfig): ResolvedShampooConfig {
-  const {
-    engine: _e,
-    allowRelaxedSimd: _a,
-    nonFinite: _n,
-    ...rest
-  } = c as ResolvedShampooConfig & {
-    engine?: unknown;
-    allowRelaxedSimd?: unknown;
-    nonFinite?: unknown;
-  };
-  return rest.variant === 'distributed'
-    ? (rest as ResolvedDistributedConfig)
-    : (rest as ResolvedLowbitConfig);
 }

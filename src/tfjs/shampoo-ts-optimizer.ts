@@ -50,9 +50,9 @@ export abstract class ShampooTsOptimizer<C extends object = Record<string, unkno
     const probe = this.createCore([SCALAR_PARAM()], structuredClone(given));
     this.method = probe.method;
     this.resolved = structuredClone({ ...probe.config });
-    // `getConfig` (hence model.json) carries the resolved config, defaults included, when the core accepts
-    // it back unchanged; otherwise (a method whose resolved form is not an input form) the given config.
-    this.coreConfig = this.resolvesToItself(this.resolved) ? this.resolved : given;
+    // Every core's resolved config is an input config: `getConfig` (hence model.json) carries it, defaults
+    // included, and the core is created from it.
+    this.coreConfig = this.resolved;
   }
 
   /** The core method, e.g. 'soap'. */
@@ -68,16 +68,6 @@ export abstract class ShampooTsOptimizer<C extends object = Record<string, unkno
   /** The configuration the core optimizer is created with (as `getConfig` reports it, undecoded). */
   get config(): Readonly<Record<string, unknown>> {
     return this.coreConfig;
-  }
-
-  /** True when a core created with `resolved` resolves it to itself. */
-  private resolvesToItself(resolved: Record<string, unknown>): boolean {
-    try {
-      const again = this.createCore([SCALAR_PARAM()], structuredClone(resolved)).config;
-      return configDifferences(again, resolved).length === 0;
-    } catch {
-      return false;
-    }
   }
 
   /** The core optimizer, or null before the first step. Its params are copies of the variables' values. */
