@@ -17,12 +17,223 @@ function hsum(v: v128): f64 {
 const KB: i32 = 256;
 const JB: i32 = 96;
 
+/** Bytes of scratch `dgemmNT` needs (the packed panel of B and a spill tile). */
+export function dgemmScratchBytes(): usize {
+  return (<usize>(PACK_KC * PACK_NC + 64)) << 3;
+}
+
 /**
  * C = alpha·A·Bᵀ + beta·C for A m×k (leading dimension lda), B n×k (ldb), C m×n (ldc), all row-major f64.
- * `lower` ≠ 0 computes only j ≤ i (up to whole 3×3 tiles straddling the diagonal). The twin of gemmNT in
- * src/linalg/gemm-nt.ts: 3×3 tiles of dot products, here two k at a time.
+ * `lower` ≠ 0 computes only j ≤ i (up to whole tiles straddling the diagonal); the other entries of C may be
+ * left scaled by beta or partly accumulated. `scratch` points at `dgemmScratchBytes()` bytes.
+ *
+ * The twin of gemmNT in src/linalg/gemm-nt.ts. With fused multiply-add (the relaxed build) the 3×3 tiles of dot
+ * products, two k at a time, are fastest; with separate multiply and add, a packed 4×6 broadcast kernel is
+ * (about 13 against 10 GFlop/s), except for very short products where packing does not pay.
  */
 export function dgemmNT(
+  m: i32,
+  n: i32,
+  k: i32,
+  alpha: f64,
+  a: usize,
+  lda: i32,
+  b: usize,
+  ldb: i32,
+  beta: f64,
+  c: usize,
+  ldc: i32,
+  lower: i32,
+  scratch: usize,
+): void {
+  if (m <= 0 || n <= 0) return;
+  if (ASC_FEATURE_RELAXED_SIMD || m < 8 || k < 8) {
+    gemmDot(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, lower);
+    return;
+  }
+  scaleC(m, n, beta, c, ldc, lower);
+  if (k <= 0 || alpha === 0.0) return;
+  gemmPacked(m, n, k, alpha, a, lda, b, ldb, c, ldc, lower, scratch);
+}
+
+/** C ← beta·C on the computed part (j ≤ i when lower); beta = 0 writes zeros without reading C. */
+function scaleC(m: i32, n: i32, beta: f64, c: usize, ldc: i32, lower: i32): void {
+  if (beta === 1.0) return;
+  const ldcB = (<usize>ldc) << 3;
+  for (let i = 0; i < m; i++) {
+    const r = c + <usize>i * ldcB;
+    const jEnd = lower ? min(n, i + 1) : n;
+    if (beta === 0.0) memory.fill(r, 0, (<usize>jEnd) << 3);
+    else
+      for (let j = 0; j < jEnd; j++)
+        store<f64>(r + ((<usize>j) << 3), load<f64>(r + ((<usize>j) << 3)) * beta);
+  }
+}
+
+const PACK_KC: i32 = 256;
+const PACK_NC: i32 = 120;
+
+/** Copies B[j0 .. j0+nc) × [p0, p0+kc) into panels of 6 rows, k-major: dst[panel][p][6]; zero-padded. */
+function packB(b: usize, ldb: i32, j0: i32, nc: i32, p0: i32, kc: i32, dst: usize): void {
+  const ldbB = (<usize>ldb) << 3;
+  const panelBytes = (<usize>(kc * 6)) << 3;
+  for (let jp = 0; jp < nc; jp += 6) {
+    const panel = dst + <usize>(jp / 6) * panelBytes;
+    for (let q = 0; q < 6; q++) {
+      const j = jp + q;
+      let d = panel + ((<usize>q) << 3);
+      if (j < nc) {
+        const src = b + <usize>(j0 + j) * ldbB + ((<usize>p0) << 3);
+        for (let p = 0; p < kc; p++, d += 48) store<f64>(d, load<f64>(src + ((<usize>p) << 3)));
+      } else {
+        for (let p = 0; p < kc; p++, d += 48) store<f64>(d, 0);
+      }
+    }
+  }
+}
+
+/** Adds alpha·(tile row r of 6 held in t) to C for the valid columns. */
+function addTileRow(cRow: usize, t: usize, valid: i32, alpha: f64): void {
+  for (let q = 0; q < valid; q++) {
+    const ptr = cRow + ((<usize>q) << 3);
+    store<f64>(ptr, load<f64>(ptr) + alpha * load<f64>(t + ((<usize>q) << 3)));
+  }
+}
+
+function gemmPacked(
+  m: i32,
+  n: i32,
+  k: i32,
+  alpha: f64,
+  a: usize,
+  lda: i32,
+  b: usize,
+  ldb: i32,
+  c: usize,
+  ldc: i32,
+  lower: i32,
+  scratch: usize,
+): void {
+  const ldaB = (<usize>lda) << 3;
+  const ldcB = (<usize>ldc) << 3;
+  const tile = scratch + ((<usize>(PACK_KC * PACK_NC)) << 3);
+  const va = f64x2.splat(alpha);
+  const m4 = m & ~3;
+  for (let p0 = 0; p0 < k; p0 += PACK_KC) {
+    const kc = min(PACK_KC, k - p0);
+    const panelBytes = (<usize>(kc * 6)) << 3;
+    for (let j0 = 0; j0 < n; j0 += PACK_NC) {
+      const nc = min(PACK_NC, n - j0);
+      if (lower && j0 > m - 1) break;
+      packB(b, ldb, j0, nc, p0, kc, scratch);
+      for (let i = 0; i < m4; i += 4) {
+        const a0 = a + <usize>i * ldaB + ((<usize>p0) << 3);
+        const a1 = a0 + ldaB;
+        const a2 = a1 + ldaB;
+        const a3 = a2 + ldaB;
+        for (let jp = 0; jp < nc; jp += 6) {
+          if (lower && j0 + jp > i + 3) break;
+          let bq = scratch + <usize>(jp / 6) * panelBytes;
+          let c00 = f64x2.splat(0);
+          let c01 = f64x2.splat(0);
+          let c02 = f64x2.splat(0);
+          let c10 = f64x2.splat(0);
+          let c11 = f64x2.splat(0);
+          let c12 = f64x2.splat(0);
+          let c20 = f64x2.splat(0);
+          let c21 = f64x2.splat(0);
+          let c22 = f64x2.splat(0);
+          let c30 = f64x2.splat(0);
+          let c31 = f64x2.splat(0);
+          let c32 = f64x2.splat(0);
+          const end = (<usize>kc) << 3;
+          for (let pB: usize = 0; pB < end; pB += 8, bq += 48) {
+            const b0 = v128.load(bq);
+            const b1 = v128.load(bq, 16);
+            const b2 = v128.load(bq, 32);
+            let x = v128.load64_splat(a0 + pB);
+            c00 = madd2(x, b0, c00);
+            c01 = madd2(x, b1, c01);
+            c02 = madd2(x, b2, c02);
+            x = v128.load64_splat(a1 + pB);
+            c10 = madd2(x, b0, c10);
+            c11 = madd2(x, b1, c11);
+            c12 = madd2(x, b2, c12);
+            x = v128.load64_splat(a2 + pB);
+            c20 = madd2(x, b0, c20);
+            c21 = madd2(x, b1, c21);
+            c22 = madd2(x, b2, c22);
+            x = v128.load64_splat(a3 + pB);
+            c30 = madd2(x, b0, c30);
+            c31 = madd2(x, b1, c31);
+            c32 = madd2(x, b2, c32);
+          }
+          const valid = min(6, nc - jp);
+          const d0 = c + <usize>i * ldcB + ((<usize>(j0 + jp)) << 3);
+          const d1 = d0 + ldcB;
+          const d2 = d1 + ldcB;
+          const d3 = d2 + ldcB;
+          if (valid === 6) {
+            v128.store(d0, madd2(va, c00, v128.load(d0)));
+            v128.store(d0, madd2(va, c01, v128.load(d0, 16)), 16);
+            v128.store(d0, madd2(va, c02, v128.load(d0, 32)), 32);
+            v128.store(d1, madd2(va, c10, v128.load(d1)));
+            v128.store(d1, madd2(va, c11, v128.load(d1, 16)), 16);
+            v128.store(d1, madd2(va, c12, v128.load(d1, 32)), 32);
+            v128.store(d2, madd2(va, c20, v128.load(d2)));
+            v128.store(d2, madd2(va, c21, v128.load(d2, 16)), 16);
+            v128.store(d2, madd2(va, c22, v128.load(d2, 32)), 32);
+            v128.store(d3, madd2(va, c30, v128.load(d3)));
+            v128.store(d3, madd2(va, c31, v128.load(d3, 16)), 16);
+            v128.store(d3, madd2(va, c32, v128.load(d3, 32)), 32);
+          } else {
+            v128.store(tile, c00);
+            v128.store(tile, c01, 16);
+            v128.store(tile, c02, 32);
+            addTileRow(d0, tile, valid, alpha);
+            v128.store(tile, c10);
+            v128.store(tile, c11, 16);
+            v128.store(tile, c12, 32);
+            addTileRow(d1, tile, valid, alpha);
+            v128.store(tile, c20);
+            v128.store(tile, c21, 16);
+            v128.store(tile, c22, 32);
+            addTileRow(d2, tile, valid, alpha);
+            v128.store(tile, c30);
+            v128.store(tile, c31, 16);
+            v128.store(tile, c32, 32);
+            addTileRow(d3, tile, valid, alpha);
+          }
+        }
+      }
+      // Leftover rows (fewer than 4): one row against each panel.
+      for (let i = m4; i < m; i++) {
+        const a0 = a + <usize>i * ldaB + ((<usize>p0) << 3);
+        for (let jp = 0; jp < nc; jp += 6) {
+          if (lower && j0 + jp > i) break;
+          let bq = scratch + <usize>(jp / 6) * panelBytes;
+          let c00 = f64x2.splat(0);
+          let c01 = f64x2.splat(0);
+          let c02 = f64x2.splat(0);
+          const end = (<usize>kc) << 3;
+          for (let pB: usize = 0; pB < end; pB += 8, bq += 48) {
+            const x = v128.load64_splat(a0 + pB);
+            c00 = madd2(x, v128.load(bq), c00);
+            c01 = madd2(x, v128.load(bq, 16), c01);
+            c02 = madd2(x, v128.load(bq, 32), c02);
+          }
+          v128.store(tile, c00);
+          v128.store(tile, c01, 16);
+          v128.store(tile, c02, 32);
+          addTileRow(c + <usize>i * ldcB + ((<usize>(j0 + jp)) << 3), tile, min(6, nc - jp), alpha);
+        }
+      }
+    }
+  }
+}
+
+/** The 3×3 dot-product tiles (see dgemmNT). */
+function gemmDot(
   m: i32,
   n: i32,
   k: i32,

@@ -31,14 +31,22 @@ export interface LinalgExports {
     c: number,
     ldc: number,
     lower: number,
+    scratch: number,
   ): void;
+  dgemmScratchBytes(): number;
   dsytrdUpdate(n: number, a: number, i0: number, v: number, w: number, u: number, q: number): void;
   dreflectRows(a: number, ld: number, k: number, len: number, tau: number, j0: number, j1: number): void;
 }
 
-interface Context {
-  readonly memory: WebAssembly.Memory;
+/** The kernels of one instance, and the scratch its GEMM packs into. */
+export interface WasmTarget {
   readonly exports: LinalgExports;
+  /** Byte offset of `dgemmScratchBytes()` bytes reserved for dgemmNT. */
+  readonly scratch: number;
+}
+
+interface Context extends WasmTarget {
+  readonly memory: WebAssembly.Memory;
   readonly base: number;
   buffer: ArrayBuffer;
   inUse: boolean;
@@ -146,14 +154,17 @@ class WasmWorkspace implements Workspace {
 
 /** A fresh memory and instance, or null if the build lacks the linear-algebra exports. */
 function createContext(engine: WasmEngineName, bytes: number): Context | null {
-  const pages = Math.max(wasmMinPages(engine), 1) + Math.ceil(bytes / PAGE) + 1;
+  // + 8 pages for the module's static data and the GEMM packing scratch.
+  const pages = Math.max(wasmMinPages(engine), 1) + Math.ceil(bytes / PAGE) + 8;
   const memory = new WebAssembly.Memory({ initial: pages });
   const exports = instantiateWasm(engine, memory).exports as unknown as LinalgExports;
-  for (const name of ['dgemmNT', 'dsytrdUpdate', 'dreflectRows'] as const) {
+  for (const name of ['dgemmNT', 'dgemmScratchBytes', 'dsytrdUpdate', 'dreflectRows'] as const) {
     if (typeof exports[name] !== 'function') return null;
   }
-  const base = (exports.heapBase() + 63) & ~63;
-  return { memory, exports, base, buffer: memory.buffer, inUse: false };
+  const scratch = (exports.heapBase() + 63) & ~63;
+  const base = (scratch + exports.dgemmScratchBytes() + 63) & ~63;
+  if (base > memory.buffer.byteLength) memory.grow(Math.ceil((base - memory.buffer.byteLength) / PAGE) + 1);
+  return { memory, exports, scratch, base, buffer: memory.buffer, inUse: false };
 }
 
 /**
@@ -191,18 +202,18 @@ export function withWorkspace<T>(doubles: number, fn: (ws: Workspace) => T): T {
   }
 }
 
-/** The WASM exports whose memory holds all of the given arrays, or null (then the TypeScript twin runs). */
-export function wasmFor(a: Float64Array, b: Float64Array, c: Float64Array): LinalgExports | null {
+/** The WASM kernels whose memory holds all of the given arrays, or null (then the TypeScript twin runs). */
+export function wasmFor(a: Float64Array, b: Float64Array, c: Float64Array): WasmTarget | null {
   for (let i = active.length - 1; i >= 0; i--) {
     const ctx = active[i];
     const buf = ctx.buffer;
-    if (c.buffer === buf) return a.buffer === buf && b.buffer === buf ? ctx.exports : null;
+    if (c.buffer === buf) return a.buffer === buf && b.buffer === buf ? ctx : null;
   }
   return null;
 }
 
 /** Like {@link wasmFor} for any number of arrays. */
-export function wasmForAll(arrays: readonly Float64Array[]): LinalgExports | null {
+export function wasmForAll(arrays: readonly Float64Array[]): WasmTarget | null {
   if (arrays.length === 0) return null;
   const ex = wasmFor(arrays[0], arrays[0], arrays[0]);
   if (ex === null) return null;

@@ -41,7 +41,7 @@ export function gemmNT(
 ): void {
   const wasm = wasmFor(a, b, c);
   if (wasm !== null) {
-    wasm.dgemmNT(
+    wasm.exports.dgemmNT(
       m,
       n,
       k,
@@ -54,6 +54,7 @@ export function gemmNT(
       c.byteOffset + 8 * cOff,
       ldc,
       part === 'lower' ? 1 : 0,
+      wasm.scratch,
     );
     return;
   }

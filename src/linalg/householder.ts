@@ -83,7 +83,7 @@ export function reflectRows(
   if (tau === 0 || j1 <= j0) return;
   const wasm = wasmFor(a, a, a);
   if (wasm !== null) {
-    wasm.dreflectRows(a.byteOffset, ld, k, len, tau, j0, j1);
+    wasm.exports.dreflectRows(a.byteOffset, ld, k, len, tau, j0, j1);
     return;
   }
   const vk = k * ld + k;

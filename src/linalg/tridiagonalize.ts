@@ -1,4 +1,4 @@
-import { HeapWorkspace, type LinalgExports, type Workspace, wasmForAll } from './engine.ts';
+import { HeapWorkspace, type WasmTarget, type Workspace, wasmForAll } from './engine.ts';
 import { transposeInto } from './gemm-nt.ts';
 import { applyBlockReflector, makeReflector } from './householder.ts';
 
@@ -67,7 +67,7 @@ export function tridiagonalize(
 }
 
 function fusedUpdateWasm(
-  wasm: LinalgExports,
+  wasm: WasmTarget,
   a: Float64Array,
   n: number,
   i0: number,
@@ -76,7 +76,7 @@ function fusedUpdateWasm(
   u: Float64Array,
   q: Float64Array,
 ): void {
-  wasm.dsytrdUpdate(n, a.byteOffset, i0, v.byteOffset, w.byteOffset, u.byteOffset, q.byteOffset);
+  wasm.exports.dsytrdUpdate(n, a.byteOffset, i0, v.byteOffset, w.byteOffset, u.byteOffset, q.byteOffset);
 }
 
 /** Expands reflector k (vector over indexes k+1..n−1) into v, zeros elsewhere. */
