@@ -2,18 +2,19 @@
 // preconditioners), the median step time amortized over one refresh period, and stateBytes(). Prints the
 // machine and one markdown table. Run with `npm run bench:step`; options:
 //   --shapes 1024x1024,4096x1024   weight shapes (rows x cols)
-//   --methods adamw,soap            a subset of the method keys below
+//   --methods adamw,soap,soap:4bit  a subset of the method keys below (`method:precision` for a storage precision)
 //   --rounds 3                      refresh periods timed per case (the median is reported)
 //   --engine auto                   kernel engine
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { EngineChoice } from '../src/kernels/index.ts';
 import { AdamW } from '../src/optimizers/adamw.ts';
+import type { KLConfig } from '../src/optimizers/kl-optimizer.ts';
 import { KLShampoo } from '../src/optimizers/kl-shampoo.ts';
 import { KLSOAP } from '../src/optimizers/kl-soap.ts';
 import type { Optimizer, Param } from '../src/optimizers/optimizer.ts';
 import { Shampoo } from '../src/optimizers/shampoo.ts';
-import { SOAP } from '../src/optimizers/soap.ts';
+import { SOAP, type SOAPConfig } from '../src/optimizers/soap.ts';
 
 interface BenchMethod {
   key: string;
@@ -22,6 +23,25 @@ interface BenchMethod {
   period: number;
   create(params: Param[], engine: EngineChoice): Optimizer;
 }
+
+/** The eigenbasis methods, to which the storage precisions below add their rows. */
+const METHODS_BY_KEY = {
+  soap: {
+    label: 'SOAP fp32, f=10',
+    create: (p: Param[], engine: EngineChoice, extra: SOAPConfig = {}) =>
+      new SOAP(p, { preconditionFrequency: 10, engine, ...extra }),
+  },
+  'kl-shampoo': {
+    label: 'KL-Shampoo fp32, f=10',
+    create: (p: Param[], engine: EngineChoice, extra: KLConfig = {}) =>
+      new KLShampoo(p, { preconditionFrequency: 10, engine, ...extra }),
+  },
+  'kl-soap': {
+    label: 'KL-SOAP fp32, f=10',
+    create: (p: Param[], engine: EngineChoice, extra: KLConfig = {}) =>
+      new KLSOAP(p, { preconditionFrequency: 10, engine, ...extra }),
+  },
+};
 
 /** One line per method; a new optimizer is benchmarked by adding its line here. */
 const METHODS: BenchMethod[] = [
@@ -57,6 +77,18 @@ const METHODS: BenchMethod[] = [
     create: (p, engine) =>
       new Shampoo(p, { variant: 'lowbit', statComputeSteps: 10, precComputeSteps: 10, engine }),
   },
+  // Storage precisions of the eigenbasis methods (keys `method:precision`, e.g. `soap:4bit`).
+  ...(['soap', 'kl-shampoo', 'kl-soap'] as const).flatMap((key) =>
+    (['bf16', '4bit', 'bf16-naive', '4bit-naive'] as const).map((precision) => {
+      const base = METHODS_BY_KEY[key];
+      return {
+        key: `${key}:${precision}`,
+        label: base.label.replace('fp32', precision),
+        period: 10,
+        create: (p: Param[], engine: EngineChoice) => base.create(p, engine, { precision }),
+      };
+    }),
+  ),
 ];
 
 const { values } = parseArgs({

@@ -1,0 +1,99 @@
+// Step time of the storage precisions against fp32, measured side by side: every optimizer of one method
+// (fp32 first) runs one refresh period in turn, round after round, so the machine's load drifts over all of
+// them alike; the table gives the median and the best amortized step per precision and the ratios to fp32.
+// Run with `node --import tsx bench/precision-step.ts`; options:
+//   --shape 1024x1024            weight shape (rows x cols)
+//   --methods soap,kl-soap,kl-shampoo
+//   --precisions fp32,bf16,4bit  (fp32 is always included, as the reference)
+//   --rounds 5                   refresh periods timed per optimizer
+//   --frequency 10               preconditionFrequency (steps per period)
+//   --engine auto
+import { cpus, loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import type { EngineChoice } from '../src/kernels/index.ts';
+import { KLShampoo } from '../src/optimizers/kl-shampoo.ts';
+import { KLSOAP } from '../src/optimizers/kl-soap.ts';
+import type { Optimizer, Param } from '../src/optimizers/optimizer.ts';
+import { SOAP } from '../src/optimizers/soap.ts';
+import type { Precision } from '../src/storage/precision.ts';
+
+const { values } = parseArgs({
+  options: {
+    shape: { type: 'string', default: '1024x1024' },
+    methods: { type: 'string', default: 'soap,kl-soap,kl-shampoo' },
+    precisions: { type: 'string', default: 'fp32,bf16,4bit' },
+    rounds: { type: 'string', default: '5' },
+    frequency: { type: 'string', default: '10' },
+    engine: { type: 'string', default: 'auto' },
+  },
+});
+const [m, n] = values.shape.split('x').map(Number);
+const rounds = Math.max(1, Number(values.rounds));
+const frequency = Number(values.frequency);
+const engine = values.engine as EngineChoice;
+const precisions = ['fp32', ...values.precisions.split(',').filter((p) => p !== 'fp32')] as Precision[];
+
+type Make = (p: Param[], precision: Precision) => Optimizer;
+const MAKERS: Record<string, Make> = {
+  soap: (p, precision) => new SOAP(p, { preconditionFrequency: frequency, precision, engine }),
+  'kl-soap': (p, precision) => new KLSOAP(p, { preconditionFrequency: frequency, precision, engine }),
+  'kl-shampoo': (p, precision) => new KLShampoo(p, { preconditionFrequency: frequency, precision, engine }),
+};
+
+function gradients(count: number): Float32Array[] {
+  let state = 0x2545f491;
+  const next = () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) / 4294967296 - 0.5;
+  };
+  return Array.from({ length: count }, () => Float32Array.from({ length: m * n }, next));
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+};
+
+console.log('# storage precisions: amortized step time, side by side');
+console.log(
+  `node ${process.version}, ${cpus()[0]?.model ?? 'unknown cpu'} ×${cpus().length}, load ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}, weight ${m}×${n}, preconditionFrequency ${frequency}, rounds ${rounds}\n`,
+);
+console.log(
+  '| method | precision | engine | step, median (ms) | step, best (ms) | median / fp32 | best / fp32 |',
+);
+console.log('|---|---|---|---:|---:|---:|---:|');
+const grads = gradients(3);
+for (const method of values.methods.split(',')) {
+  const make = MAKERS[method];
+  if (!make) throw new Error(`unknown method '${method}'`);
+  const runs = precisions.map((precision) => {
+    const opt = make([{ data: new Float32Array(m * n).fill(0.01), shape: [m, n] }], precision);
+    let call = 0;
+    const step = () => opt.step([grads[call++ % grads.length]]);
+    step();
+    // Align to the start of a refresh period, so each timed period holds exactly one refresh.
+    while (call % frequency !== 1) step();
+    return { precision, opt, step, times: [] as number[] };
+  });
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < runs.length; i++) {
+      const run = runs[(i + r) % runs.length];
+      const t0 = performance.now();
+      for (let s = 0; s < frequency; s++) run.step();
+      run.times.push((performance.now() - t0) / frequency);
+    }
+  }
+  const ref = runs[0];
+  for (const run of runs) {
+    const med = median(run.times);
+    const best = Math.min(...run.times);
+    console.log(
+      `| ${method} | ${run.precision} | ${run.opt.engine} | ${med.toFixed(1)} | ${best.toFixed(1)} | ${(med / median(ref.times)).toFixed(3)} | ${(best / Math.min(...ref.times)).toFixed(3)} |`,
+    );
+  }
+}
