@@ -23,7 +23,7 @@ export interface QrOptions {
 }
 
 /** Columns per block reflector. */
-const NB = 32;
+const NB = 24;
 
 /**
  * Householder QR of a row-major rows×cols matrix (rows ≥ cols): `A = Q·R` with Q rows×cols having orthonormal
