@@ -1,4 +1,4 @@
-import type { ArenaBuffer, DType, F32Buffer, Kernels } from '../kernels/index.ts';
+import type { ArenaBuffer, DType, F32Buffer, F64Buffer, Kernels } from '../kernels/index.ts';
 import { type KroneckerSide, SideScratch } from '../preconditioner/kronecker-side.ts';
 import { Bf16Writer } from '../storage/bf16-writer.ts';
 import type { Codecs } from '../storage/codecs.ts';
@@ -37,6 +37,7 @@ export class MethodStorage {
   private readonly momentWork = new Map<MomentRole, F32Buffer>();
   private context: StoreContext | null = null;
   private writerInstance: Bf16Writer | null = null;
+  private readonly roundingCounter: F64Buffer | null;
   private codecsInstance: Codecs | null = null;
 
   constructor(
@@ -51,6 +52,9 @@ export class MethodStorage {
     this.storage = storage;
     this.maxNumel = maxNumel;
     this.scratch = new SideScratch(kernels, maxDim);
+    this.roundingCounter = storage.stochasticRounding
+      ? register(-1, 'bf16_rounding_counter', 'counter', 'f64', 1)
+      : null;
   }
 
   private get codecs(): Codecs {
@@ -60,12 +64,7 @@ export class MethodStorage {
 
   /** The bf16 encoder; its stochastic-rounding counter (if enabled) is optimizer-wide state. */
   private get writer(): Bf16Writer {
-    if (this.writerInstance === null) {
-      const counter = this.storage.stochasticRounding
-        ? this.register(-1, 'bf16_rounding_counter', 'counter', 'f64', 1)
-        : null;
-      this.writerInstance = new Bf16Writer(this.codecs, counter);
-    }
+    this.writerInstance ??= new Bf16Writer(this.codecs, this.roundingCounter);
     return this.writerInstance;
   }
 

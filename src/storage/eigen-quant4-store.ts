@@ -85,7 +85,7 @@ export class EigenQuant4FactorStore implements KroneckerSide {
     this.rootOld = shared.rootOld.subarray(0, dim);
     this.rootNew = shared.rootNew.subarray(0, dim);
     ctx.scratch.matrix('work', dim);
-    this.basis.setIdentity(ctx.kernels);
+    this.basis.setIdentity();
     this.clearOffDiagonal();
   }
 

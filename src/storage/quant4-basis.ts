@@ -113,16 +113,18 @@ export class Quant4Basis {
     this.valid = true;
   }
 
-  /** Stores the identity (exactly representable: each row's block holding the 1 has scale 1). */
-  setIdentity(kernels: Kernels): void {
+  /**
+   * Stores the identity. It is exactly representable (each row's block holding the 1 has scale 1, every other
+   * code is 0) and a fixed point of Björck (1.5·1 − 0.5·1 = 1, the products of I are exact), so the cache is I
+   * without computing it: what `get` would produce, bit for bit.
+   */
+  setIdentity(): void {
     const d = this.dim;
-    const eye = this.scratch.matrix('product', d);
-    const v = eye.view();
-    v.fill(0);
-    for (let i = 0; i < d; i++) v[i * d + i] = 1;
-    this.codecs.quantize4(eye, d, d, this.codes, this.scales, 'linear-2', this.blockSize);
-    this.valid = false;
-    this.get(kernels);
+    const eye = this.cache.view();
+    eye.fill(0);
+    for (let i = 0; i < d; i++) eye[i * d + i] = 1;
+    this.codecs.quantize4(this.cache, d, d, this.codes, this.scales, 'linear-2', this.blockSize);
+    this.valid = true;
   }
 
   invalidate(): void {

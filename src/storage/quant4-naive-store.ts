@@ -48,7 +48,7 @@ export class Quant4NaiveFactorStore implements KroneckerSide {
       Math.max(rectT1, rectT2),
     );
     // The all-zero codes decode to −0·scale = 0: the empty factor needs no initialization.
-    this.basis.setIdentity(ctx.kernels);
+    this.basis.setIdentity();
   }
 
   basisF32(): F32Buffer {
@@ -95,14 +95,14 @@ export class Quant4NaiveFactorStore implements KroneckerSide {
   initialise(kernels: Kernels, beta: number, weight: number, basis: 'eigh' | 'identity'): boolean {
     const ok = this.accumulate(kernels, beta, weight);
     if (basis === 'identity') {
-      this.basis.setIdentity(kernels);
+      this.basis.setIdentity();
       return ok;
     }
     const d = this.dim;
     const q = this.ctx.scratch.matrix('next', d);
     const f = this.decodeFactor();
     if (!descendingEigenvectors(f.view(), d, q.view()) || !this.basis.propose(kernels, q)) {
-      this.basis.setIdentity(kernels);
+      this.basis.setIdentity();
       return false;
     }
     this.basis.commit(q);
