@@ -198,6 +198,13 @@ for (const engine of linalgEngines()) {
       for (let i = 0; i < n * n; i++) assert.ok(Math.abs(back[i] - a[i]) < 1e-13);
     });
 
+    test('empty input (n = 0)', () => {
+      const r = eigh([], 0);
+      assert.equal(r.values.length, 0);
+      assert.equal(r.vectors.length, 0);
+      assert.equal(eigvalsh([], 0).length, 0);
+    });
+
     test('writes into caller buffers', () => {
       const values = new Float64Array(3);
       const vectors = new Float64Array(9);

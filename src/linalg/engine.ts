@@ -184,7 +184,13 @@ export function withWorkspace<T>(doubles: number, fn: (ws: Workspace) => T): T {
       ctx.buffer = ctx.memory.buffer;
     }
   } else {
-    ctx = createContext(engine, bytes);
+    try {
+      ctx = createContext(engine, bytes);
+    } catch (error) {
+      // A memory this large cannot be had (wasm32 tops out at 4 GiB): plain arrays still can be.
+      if (error instanceof RangeError) return fn(new HeapWorkspace());
+      throw error;
+    }
     if (ctx === null) {
       // A build without these kernels (stale build/): stay on TypeScript.
       resolved = 'typescript';
