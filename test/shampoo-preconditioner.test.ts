@@ -7,6 +7,7 @@ import type { ShampooConfig } from '../src/optimizers/shampoo-config.ts';
 import { inverseExponent } from '../src/optimizers/shampoo-distributed.ts';
 import { coupledNewtonInverseRoot } from '../src/preconditioner/coupled-newton.ts';
 import { eigenFactorRoot, updateEigenFactor } from '../src/preconditioner/eigen-factor.ts';
+import { KernelArithmetic } from '../src/preconditioner/matrix-arithmetic.ts';
 import {
   eighEigendecomposition,
   eighInverseRoot,
@@ -14,6 +15,7 @@ import {
   qrAlgorithmEigendecomposition,
   regularizedFactor,
 } from '../src/preconditioner/root-inverse.ts';
+import { createStoredMatrix } from '../src/storage/stored-matrix.ts';
 import { Rng } from './helpers/rng.ts';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -252,9 +254,30 @@ for (const engine of ['typescript', 'auto'] as const) {
       const s0 = Array.from({ length: n }, (_, i) => 0.5 / (i + 1));
       const g = rng.normals(rows * cols);
       const vt = f32buf(k, vt0);
+      const stored = createStoredMatrix('fp32', 'vt', 'factor', n, n, () => vt as never, {
+        kernels: k,
+        writer: () => {
+          throw new Error('fp32 needs no codecs');
+        },
+        quanBlocksize: 64,
+      });
       const s = f32buf(k, s0);
-      const sc = { a: k.arena.f32(n * n), w: k.arena.f32(n * n), r: k.arena.f32(n * n), s: k.arena.f32(n) };
-      const status = updateEigenFactor(k, vt, s, n, f32buf(k, g), rows, cols, side, beta, 1 - beta, 0, sc);
+      const sc = { v: k.arena.f32(n * n), a: k.arena.f32(n * n), w: k.arena.f32(n * n), s: k.arena.f32(n) };
+      const ar = new KernelArithmetic(k);
+      const status = updateEigenFactor(
+        ar,
+        stored,
+        s,
+        n,
+        f32buf(k, g),
+        rows,
+        cols,
+        side,
+        beta,
+        1 - beta,
+        0,
+        sc,
+      );
       assert.equal(status, 'ok');
       // Oracle: A = Vtᵀ·S·Vt, A ← βA + (1−β)·stat, V = Gram–Schmidt(A·Vtᵀ), S = diag(VᵀAV).
       const A = new Float64Array(n * n);
@@ -300,7 +323,7 @@ for (const engine of ['typescript', 'auto'] as const) {
       assert.ok(relErr(compose(Y, sOracle, n), A) > 1e-3);
       // Root: V·Diag((S + ε·max S)^(−1/4))·Vᵀ.
       const out = k.arena.f32(n * n);
-      assert.equal(eigenFactorRoot(k, vt, s, n, 1 / 4, 1e-6, 0, sc, out), 'ok');
+      assert.equal(eigenFactorRoot(ar, stored, s, n, 1 / 4, 1e-6, 0, sc, out), 'ok');
       const rho = 1e-6 * Math.max(...sOracle);
       const exact = compose(
         Y,
@@ -426,7 +449,7 @@ for (const engine of ['typescript', 'auto'] as const) {
     };
     for (const p of [4, 2]) {
       const out = k.arena.f32(n * n);
-      assert.equal(coupledNewtonInverseRoot(k, a, n, p, 1e-6, sc, out), 'ok');
+      assert.equal(coupledNewtonInverseRoot(new KernelArithmetic(k), a, n, p, 1e-6, sc, out), 'ok');
       const exact = compose(
         u,
         lambda.map((l) => (l + 1e-6) ** (-1 / p)),
@@ -435,7 +458,10 @@ for (const engine of ['typescript', 'auto'] as const) {
       assert.ok(relErr(out.view(), exact) < 1e-4, `p = ${p}: ${relErr(out.view(), exact)}`);
     }
     const one = k.arena.f32(1);
-    assert.equal(coupledNewtonInverseRoot(k, f32buf(k, [4]), 1, 4, 1e-6, sc, one), 'ok');
+    assert.equal(
+      coupledNewtonInverseRoot(new KernelArithmetic(k), f32buf(k, [4]), 1, 4, 1e-6, sc, one),
+      'ok',
+    );
     assert.equal(one.view()[0], 1, 'a 1×1 factor gives 1, as the reference');
   });
 }

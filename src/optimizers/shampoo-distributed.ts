@@ -99,7 +99,7 @@ export class DistributedShampoo implements ShampooVariant {
     this.host = host;
     this.kernels = host.kernels;
     this.cfg = cfg;
-    this.failures = new FailureCounters(cfg.maxConsecutiveFailures);
+    this.failures = new FailureCounters(cfg.maxConsecutiveFailures, (i) => host.paramLabel(i));
     this.reg = {
       epsilon: cfg.epsilon,
       perturbBeforeComputation: cfg.preconditioner.perturbBeforeComputation,
@@ -159,7 +159,12 @@ export class DistributedShampoo implements ShampooVariant {
             : null,
         });
       });
-      if (layout.blocks.length > 0) this.failures.add(host, pi, layout.blocks.length);
+      if (layout.blocks.length > 0) {
+        this.failures.add(
+          pi,
+          host.allocState(pi, 'refresh_failures', 'counter', 'i32', layout.blocks.length),
+        );
+      }
     });
 
     // Scratch, allocated once for the largest block and factor and shared by all of them.
@@ -246,7 +251,7 @@ export class DistributedShampoo implements ShampooVariant {
         const status = this.refresh(f, bc2);
         if (status !== 'ok') failure = status;
       }
-      this.failures.record(this.host, b.param, b.index, failure);
+      this.failures.record(b.param, b.index, failure);
     }
 
     // 3. Filtered gradient Ḡ.

@@ -1,6 +1,8 @@
 import { ConvergenceError, ShapeError } from '../errors.ts';
 import type { ArenaBuffer, DType, F32Buffer, Kernels } from '../kernels/index.ts';
+import type { FloatArray, MatrixArithmetic } from '../preconditioner/matrix-arithmetic.ts';
 import { REFRESH_FAILURE_TEXT, type RefreshStatus } from '../preconditioner/refresh-status.ts';
+import type { MatrixFormat, StoredMatrix } from '../storage/stored-matrix.ts';
 import type { Param, StateKind } from './optimizer.ts';
 
 /**
@@ -10,13 +12,63 @@ import type { Param, StateKind } from './optimizer.ts';
 export interface ShampooHost {
   readonly kernels: Kernels;
   readonly params: readonly Param[];
+  /** `bf16`: a u16 buffer holding bf16 values. */
   allocState<D extends DType>(
     param: number,
     name: string,
     kind: StateKind,
     dtype: D,
     length: number,
+    options?: { bf16?: boolean },
   ): ArenaBuffer<D>;
+  /** Copies all state and parameters; the returned function puts them back. */
+  captureState(): () => void;
+  /** ` ('name')` for a named parameter, '' otherwise. */
+  paramLabel(i: number): string;
+}
+
+/** A moment tensor in its storage format: `load` the fp32 (or float64) values, update them, `store` them. */
+export interface MomentState<M> {
+  load(): M;
+  /** False (state unchanged) if the values are not finite. */
+  store(): boolean;
+}
+
+/**
+ * What the step code of a Shampoo variant needs, over buffers of type M: the arithmetic and the state. The
+ * optimizer provides it in float32 over its registered arena state (`KernelShampooState`); the float64
+ * fixture replays provide it over plain arrays, so both run the same step code.
+ */
+export interface ShampooState<M> {
+  readonly arithmetic: MatrixArithmetic<M>;
+  /** The parameters being updated, in the element type of the arithmetic's results. */
+  readonly weights: readonly FloatArray[];
+  readonly shapes: readonly (readonly number[])[];
+  /** A rows×cols matrix of parameter `param`'s state, in `format`, zero-filled. */
+  matrix(
+    param: number,
+    name: string,
+    kind: 'factor' | 'root' | 'basis',
+    rows: number,
+    cols: number,
+    format: MatrixFormat,
+  ): StoredMatrix<M>;
+  /** A zero-filled real-valued state vector (fp32 in the library). */
+  vector(param: number, name: string, kind: StateKind, length: number): M;
+  /** A zero-filled int32 state vector. */
+  counters(param: number, name: string, length: number): { view(): Int32Array };
+  /**
+   * A zero-filled moment whose EMA decay is `beta`, bf16 where the storage options say so (`momentInBf16`:
+   * `elementwise` says whether it is used per coordinate, or has a dense preconditioner applied to it).
+   */
+  moment(
+    param: number,
+    name: string,
+    length: number,
+    beta: number,
+    role: 'first' | 'second',
+    elementwise: boolean,
+  ): MomentState<M>;
   /** Copies all state and parameters; the returned function puts them back. */
   captureState(): () => void;
   /** ` ('name')` for a named parameter, '' otherwise. */
@@ -38,7 +90,12 @@ export interface ShampooVariant {
 const MAX_FACTOR_ORDER = 16384;
 
 /** Throws `ShapeError` for a factor too large to allocate, naming the parameter and the option to lower. */
-export function checkFactorOrder(host: ShampooHost, param: number, dim: number, option: string): void {
+export function checkFactorOrder(
+  host: Pick<ShampooHost, 'paramLabel'>,
+  param: number,
+  dim: number,
+  option: string,
+): void {
   if (dim > MAX_FACTOR_ORDER) {
     throw new ShapeError(
       `param ${param}${host.paramLabel(param)}: a ${dim}×${dim} Kronecker factor is too large ` +
@@ -69,15 +126,17 @@ export function allocIdentity(
  */
 export class FailureCounters {
   readonly tolerated: number;
-  private readonly buffers: ArenaBuffer<'i32'>[] = [];
+  private readonly buffers: { view(): Int32Array }[] = [];
+  private readonly label: (param: number) => string;
 
-  constructor(tolerated: number) {
+  constructor(tolerated: number, label: (param: number) => string) {
     this.tolerated = tolerated;
+    this.label = label;
   }
 
   /** Registers the counters of one parameter's blocks. */
-  add(host: ShampooHost, param: number, blocks: number): void {
-    this.buffers[param] = host.allocState(param, 'refresh_failures', 'counter', 'i32', blocks);
+  add(param: number, counters: { view(): Int32Array }): void {
+    this.buffers[param] = counters;
   }
 
   private view(param: number): Int32Array {
@@ -95,12 +154,7 @@ export class FailureCounters {
   }
 
   /** Records the outcome of one block's refreshes; throws `ConvergenceError` past the tolerance. */
-  record(
-    host: ShampooHost,
-    param: number,
-    block: number,
-    failure: Exclude<RefreshStatus, 'ok'> | null,
-  ): void {
+  record(param: number, block: number, failure: Exclude<RefreshStatus, 'ok'> | null): void {
     const v = this.view(param);
     if (failure === null) {
       v[block] = 0;
@@ -108,7 +162,7 @@ export class FailureCounters {
     }
     if (v[block] >= this.tolerated) {
       throw new ConvergenceError(
-        `Shampoo: param ${param}${host.paramLabel(param)} block ${block}: ${v[block] + 1} refreshes in a row ` +
+        `Shampoo: param ${param}${this.label(param)} block ${block}: ${v[block] + 1} refreshes in a row ` +
           `failed (${REFRESH_FAILURE_TEXT[failure]}); at most ${this.tolerated} are tolerated. State unchanged.`,
       );
     }

@@ -6,6 +6,7 @@ import { DistributedShampoo } from './shampoo-distributed.ts';
 import type { ShampooHost, ShampooVariant } from './shampoo-host.ts';
 import { LowbitShampoo } from './shampoo-lowbit.ts';
 import { publicShampooConfig } from './shampoo-public-config.ts';
+import { KernelShampooState } from './shampoo-state.ts';
 
 /**
  * Shampoo with fp32 state, in the two forms the literature uses, chosen by `config.variant`:
@@ -37,15 +38,21 @@ export class Shampoo extends Optimizer {
     const host: ShampooHost = {
       kernels: this.kernels as Kernels,
       params: this.params,
-      allocState: <D extends DType>(param: number, name: string, kind: StateKind, dtype: D, length: number) =>
-        this.allocState(param, name, kind, dtype, length) as ArenaBuffer<D>,
+      allocState: <D extends DType>(
+        param: number,
+        name: string,
+        kind: StateKind,
+        dtype: D,
+        length: number,
+        options?: { bf16?: boolean },
+      ) => this.allocState(param, name, kind, dtype, length, options) as ArenaBuffer<D>,
       captureState: () => this.captureState(),
       paramLabel: (i: number) => this.paramLabel(i),
     };
     this.variant =
       resolved.variant === 'distributed'
         ? new DistributedShampoo(host, resolved)
-        : new LowbitShampoo(host, resolved);
+        : new LowbitShampoo(new KernelShampooState(host, resolved), resolved);
   }
 
   /**

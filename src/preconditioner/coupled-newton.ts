@@ -1,4 +1,4 @@
-import type { F32Buffer, Kernels } from '../kernels/index.ts';
+import type { FloatArray, MatrixArithmetic } from './matrix-arithmetic.ts';
 import type { RefreshStatus } from './refresh-status.ts';
 
 /**
@@ -8,40 +8,40 @@ import type { RefreshStatus } from './refresh-status.ts';
  * - z = (1 + p)/(2·‖A + ρI‖_F), X = z^(1/p)·I, M = z·(A + ρI);
  * - while max|M − I| > tolerance and fewer than `iterations` rounds: T = (1 − α)I + αM with α = −1/p,
  *   X ← X·T, M ← T^p·M; a round whose error grows by more than 1.2× is discarded and ends the loop.
- * A 1×1 matrix gives 1, as in the reference. The products run through the float32 kernels, as the reference's
- * do. The reference starts the power iteration from a random vector; here it starts from a fixed
- * pseudo-random vector, so the result is deterministic.
+ * A 1×1 matrix gives 1, as in the reference. The products run through the arithmetic (the float32 kernels in
+ * the library, as the reference's do). The reference starts the power iteration from a random vector; here it
+ * starts from a fixed pseudo-random vector, so the result is deterministic.
  */
-export interface CoupledNewtonScratch {
-  x: F32Buffer;
-  m: F32Buffer;
-  t: F32Buffer;
-  u: F32Buffer;
-  v: F32Buffer;
+export interface CoupledNewtonScratch<M> {
+  x: M;
+  m: M;
+  t: M;
+  u: M;
+  v: M;
 }
 
-export function coupledNewtonInverseRoot(
-  kernels: Kernels,
-  a: F32Buffer,
+export function coupledNewtonInverseRoot<M>(
+  ar: MatrixArithmetic<M>,
+  a: M,
   n: number,
   p: number,
   ridgeEpsilon: number,
-  scratch: CoupledNewtonScratch,
-  out: F32Buffer,
+  scratch: CoupledNewtonScratch<M>,
+  out: M,
   iterations = 10,
   tolerance = 1e-6,
 ): RefreshStatus {
   const nn = n * n;
-  const o = out.view();
+  const o = ar.view(out);
   if (n === 1) {
     o[0] = 1;
     return 'ok';
   }
-  const A = a.view();
+  const A = ar.view(a);
   const lambdaMax = powerIteration(A, n);
   if (!Number.isFinite(lambdaMax)) return 'non-finite-input';
   const ridge = ridgeEpsilon * lambdaMax;
-  const M = scratch.m.view();
+  const M = ar.view(scratch.m);
   let norm = 0;
   for (let i = 0; i < nn; i++) {
     M[i] = A[i] + (i % (n + 1) === 0 ? ridge : 0);
@@ -49,56 +49,49 @@ export function coupledNewtonInverseRoot(
   }
   const z = (1 + p) / (2 * Math.sqrt(norm));
   for (let i = 0; i < nn; i++) M[i] *= z;
-  const X = scratch.x.view();
+  const X = ar.view(scratch.x);
   X.fill(0, 0, nn);
   const x0 = z ** (1 / p);
   for (let i = 0; i < n; i++) X[i * n + i] = x0;
   const alpha = -1 / p;
   let error = maxDeviationFromIdentity(M, n);
-  const T = scratch.t.view();
+  const T = ar.view(scratch.t);
   for (let count = 0; error > tolerance && count < iterations; count++) {
     for (let i = 0; i < nn; i++) T[i] = alpha * M[i] + (i % (n + 1) === 0 ? 1 - alpha : 0);
     // Candidate root X·T into `out`; M ← T^p·M through u/v.
-    kernels.gemm(false, false, n, n, n, 1, scratch.x, scratch.t, 0, out);
-    const tp = matrixPower(kernels, scratch.t, n, p, scratch.u, scratch.v);
+    ar.gemm(false, false, n, n, n, 1, scratch.x, scratch.t, 0, out);
+    const tp = matrixPower(ar, scratch.t, n, p, scratch.u, scratch.v);
     const other = tp === scratch.u ? scratch.v : scratch.u;
-    kernels.gemm(false, false, n, n, n, 1, tp, scratch.m, 0, other);
-    const newError = maxDeviationFromIdentity(other.view(), n);
+    ar.gemm(false, false, n, n, n, 1, tp, scratch.m, 0, other);
+    const newError = maxDeviationFromIdentity(ar.view(other), n);
     if (newError > error * 1.2) break;
-    M.set(other.view().subarray(0, nn));
+    M.set(ar.view(other).subarray(0, nn));
     X.set(o.subarray(0, nn));
     error = newError;
   }
   o.set(X.subarray(0, nn));
-  return kernels.allFinite(out) ? 'ok' : 'non-finite-output';
+  return ar.allFinite(ar.slice(out, 0, nn)) ? 'ok' : 'non-finite-output';
 }
 
 /**
  * `T^p` for an integer p ≥ 1 into u or v (returned), as the reference's `MatPower`: repeated squaring when p
  * is a power of two, else one multiplication per power. T is left unchanged.
  */
-function matrixPower(
-  kernels: Kernels,
-  t: F32Buffer,
-  n: number,
-  p: number,
-  u: F32Buffer,
-  v: F32Buffer,
-): F32Buffer {
+function matrixPower<M>(ar: MatrixArithmetic<M>, t: M, n: number, p: number, u: M, v: M): M {
   if (!Number.isInteger(p) || p < 1)
     throw new RangeError(`matrix power: p must be a positive integer, got ${p}`);
-  u.view().set(t.view().subarray(0, n * n));
+  ar.view(u).set(ar.view(t).subarray(0, n * n));
   let cur = u;
   const squaring = (p & (p - 1)) === 0;
   for (let done = 1; done < p; done = squaring ? done * 2 : done + 1) {
     const next = cur === u ? v : u;
-    kernels.gemm(false, false, n, n, n, 1, cur, squaring ? cur : t, 0, next);
+    ar.gemm(false, false, n, n, n, 1, cur, squaring ? cur : t, 0, next);
     cur = next;
   }
   return cur;
 }
 
-function maxDeviationFromIdentity(m: Float32Array, n: number): number {
+function maxDeviationFromIdentity(m: FloatArray, n: number): number {
   let e = 0;
   for (let i = 0; i < n; i++)
     for (let j = 0; j < n; j++) e = Math.max(e, Math.abs(m[i * n + j] - (i === j ? 1 : 0)));
@@ -106,7 +99,7 @@ function maxDeviationFromIdentity(m: Float32Array, n: number): number {
 }
 
 /** The reference's `PowerIter`: at most 10 rounds, stopping when the Rayleigh quotient moves by ≤ 1e-6. */
-function powerIteration(a: Float32Array, n: number): number {
+function powerIteration(a: FloatArray, n: number): number {
   let seed = 0x9e3779b9;
   let v = Float64Array.from({ length: n }, () => {
     seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
