@@ -848,7 +848,7 @@ function resolveLowbit(
 /** The precisions each variant implements. */
 const IMPLEMENTED: Record<'distributed' | 'lowbit', readonly Precision[]> = {
   distributed: ['fp32'],
-  lowbit: ['fp32'],
+  lowbit: ['fp32', 'bf16', '4bit', 'bf16-naive', '4bit-naive'],
 };
 
 const PREC_BITS: Readonly<Record<number, Precision>> = { 4: '4bit', 32: 'fp32' };
