@@ -354,7 +354,6 @@ const INVALID: [Record<string, unknown>, string][] = [
     'maxConsecutiveFailures',
   ],
   [{ variant: 'soap' }, 'variant'],
-  [{ precision: '4bit' }, 'precision'],
   [{ variant: 'lowbit', epsilon: 1e-12 }, 'epsilon'],
   [{ variant: 'lowbit', momentum: 0.9 }, 'momentum'],
   [{ variant: 'lowbit', optimizer: 'sgd', eps: 1e-8 }, 'eps'],

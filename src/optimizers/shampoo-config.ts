@@ -847,7 +847,7 @@ function resolveLowbit(
 
 /** The precisions each variant implements. */
 const IMPLEMENTED: Record<'distributed' | 'lowbit', readonly Precision[]> = {
-  distributed: ['fp32'],
+  distributed: ['fp32', 'bf16', '4bit', 'bf16-naive', '4bit-naive'],
   lowbit: ['fp32', 'bf16', '4bit', 'bf16-naive', '4bit-naive'],
 };
 

@@ -1,15 +1,10 @@
 import { type Block, distributedLayout, forEachRun, gatherBlock, squeezeShape } from '../blocking.ts';
 import type { F32Buffer, Kernels } from '../kernels/index.ts';
-import {
-  type ModeShape,
-  modeProduct,
-  modeScale,
-  modeShape,
-  modeStatistics,
-} from '../preconditioner/mode-products.ts';
+import { rayleighQuotients } from '../linalg/index.ts';
+import { SideScratch } from '../preconditioner/kronecker-side.ts';
+import { type ModeShape, modeProduct, modeScale, modeShape } from '../preconditioner/mode-products.ts';
 import type { RefreshStatus } from '../preconditioner/refresh-status.ts';
 import {
-  commit,
   eighEigendecomposition,
   eighInverseRoot,
   type FactorRegularization,
@@ -18,15 +13,22 @@ import {
   regularizedFactor,
   stabilizedInversePower,
 } from '../preconditioner/root-inverse.ts';
+import { isLowbitSide } from '../storage/precision.ts';
+import {
+  ParameterFactorStore,
+  RotatedFactorStore,
+  type ShampooFactorStore,
+} from '../storage/shampoo-factor-stores.ts';
+import type { MatrixFormat, StoredMatrix } from '../storage/stored-matrix.ts';
 import type { ResolvedDistributedConfig } from './shampoo-config.ts';
 import {
-  allocIdentity,
   checkFactorOrder,
   FailureCounters,
-  type ShampooHost,
+  type MomentState,
   type ShampooVariant,
   scaleInto,
 } from './shampoo-host.ts';
+import type { KernelShampooState } from './shampoo-state.ts';
 
 /** One preconditioned dim of a block. */
 interface Factor {
@@ -34,12 +36,77 @@ interface Factor {
   dim: number;
   shape: ModeShape;
   exponent: number;
-  factor: F32Buffer;
+  /** The statistics F, in parameter coordinates or rotated into a stored basis. */
+  store: ShampooFactorStore;
   /** rootInv: the inverse root `F^(−e)` (init I). */
-  root?: F32Buffer;
-  /** eigendecomposed: eigenvectors as columns (init I) and eigenvalues (init 1). */
-  vectors?: F32Buffer;
-  values?: F32Buffer;
+  root?: StoredMatrix<F32Buffer>;
+  /**
+   * eigendecomposed: eigenvectors as columns (init I) and eigenvalues (init 1). A rotated store's basis is
+   * the eigenvectors (no `vectors` then).
+   */
+  vectors?: StoredMatrix<F32Buffer>;
+  values?: StoredMatrix<F32Buffer>;
+}
+
+/** How one factor of order d is stored under the configured precision (docs/storage.md, Shampoo section). */
+export interface DistributedFactorStorage {
+  /** Parameter coordinates in a matrix format, or rotated ('bf16': bf16 basis and off-diagonal; '4bit'). */
+  factor:
+    | { coordinates: 'parameter'; format: MatrixFormat }
+    | { coordinates: 'rotated'; format: 'bf16' | '4bit' };
+  root: MatrixFormat;
+  /** eigendecomposed, parameter coordinates only. */
+  vectors: MatrixFormat;
+  values: 'fp32' | 'bf16';
+}
+
+export function distributedFactorStorage(
+  cfg: ResolvedDistributedConfig,
+  d: number,
+): DistributedFactorStorage {
+  const lowbit = isLowbitSide(cfg, d);
+  const fp32: DistributedFactorStorage = {
+    factor: { coordinates: 'parameter', format: 'fp32' },
+    root: 'fp32',
+    vectors: 'fp32',
+    values: 'fp32',
+  };
+  switch (cfg.precision) {
+    case 'fp32':
+      return fp32;
+    case 'bf16':
+      return {
+        factor: { coordinates: 'rotated', format: 'bf16' },
+        root: 'bf16-diag',
+        vectors: 'fp32',
+        values: 'fp32',
+      };
+    case '4bit':
+      return lowbit
+        ? {
+            factor: { coordinates: 'rotated', format: '4bit' },
+            root: '4bit-diag',
+            vectors: 'fp32',
+            values: 'fp32',
+          }
+        : fp32;
+    case 'bf16-naive':
+      return {
+        factor: { coordinates: 'parameter', format: 'bf16' },
+        root: 'bf16',
+        vectors: 'bf16',
+        values: 'bf16',
+      };
+    case '4bit-naive':
+      return lowbit
+        ? {
+            factor: { coordinates: 'parameter', format: '4bit-diag' },
+            root: '4bit-diag',
+            vectors: '4bit',
+            values: 'fp32',
+          }
+        : fp32;
+  }
 }
 
 interface BlockState {
@@ -50,9 +117,9 @@ interface BlockState {
   factors: Factor[];
   /** 1-D parameter with `precondition1d: false`: always the grafting direction. */
   graftOnly: boolean;
-  filtered: F32Buffer | null;
-  grafting: F32Buffer | null;
-  momentum: F32Buffer | null;
+  filtered: MomentState<F32Buffer> | null;
+  grafting: MomentState<F32Buffer> | null;
+  momentum: MomentState<F32Buffer> | null;
   // Scratch views of exactly `numel` elements (elementwise kernels work over a buffer's whole length).
   g: F32Buffer;
   w: F32Buffer;
@@ -81,7 +148,7 @@ export function inverseExponent(
  * `W ← W − fround(lr)·P`.
  */
 export class DistributedShampoo implements ShampooVariant {
-  private readonly host: ShampooHost;
+  private readonly state: KernelShampooState;
   private readonly kernels: Kernels;
   private readonly cfg: ResolvedDistributedConfig;
   private readonly layouts: (readonly number[])[];
@@ -94,9 +161,15 @@ export class DistributedShampoo implements ShampooVariant {
   private readonly lambda: Float32Array;
   private readonly vectors: Float32Array;
   private readonly powScratch: F32Buffer;
+  /** d×d scratch: a decoded factor or root, decoded eigenvectors, a new basis. */
+  private readonly decoded: F32Buffer;
+  private readonly decodedVectors: F32Buffer;
+  private readonly eigenvectors64: Float64Array;
+  private readonly sideScratch: SideScratch | null;
 
-  constructor(host: ShampooHost, cfg: ResolvedDistributedConfig) {
-    this.host = host;
+  constructor(state: KernelShampooState, cfg: ResolvedDistributedConfig) {
+    const host = state.host;
+    this.state = state;
     this.kernels = host.kernels;
     this.cfg = cfg;
     this.failures = new FailureCounters(cfg.maxConsecutiveFailures, (i) => host.paramLabel(i));
@@ -108,10 +181,43 @@ export class DistributedShampoo implements ShampooVariant {
     const pc = cfg.preconditioner;
     const [beta1] = cfg.betas;
     const graftState = cfg.grafting.kind !== 'none' && cfg.grafting.kind !== 'sgd';
+    // Every factor's order first: the scratch the stores share is sized for the largest.
+    const layouts = host.params.map((p) =>
+      distributedLayout(p.shape, cfg.maxPreconditionerDim, cfg.targetParameterDimensionality),
+    );
+    const factorDims = (pi: number, size: readonly number[]): number[] =>
+      squeezeShape(host.params[pi].shape).length === 1 && !cfg.precondition1d
+        ? []
+        : size.filter((_, mode) => inverseExponent(pc.inverseExponentOverride, size.length, mode) !== 0);
+    const dims = layouts.flatMap((l, pi) =>
+      l.blocks.flatMap((b) =>
+        factorDims(pi, b.size).map((d) => {
+          checkFactorOrder(host, pi, d, 'maxPreconditionerDim');
+          return d;
+        }),
+      ),
+    );
+    const maxDim = Math.max(1, ...dims);
+    const arena = host.kernels.arena;
+    const rotated = cfg.precision === 'bf16' || cfg.precision === '4bit';
+    this.sideScratch = rotated ? new SideScratch(host.kernels, maxDim) : null;
+    this.decoded = arena.f32(maxDim * maxDim);
+    this.decodedVectors = arena.f32(maxDim * maxDim);
+    this.rootScratch = {
+      q: arena.f32(maxDim * maxDim),
+      qs: arena.f32(maxDim * maxDim),
+      s: arena.f32(maxDim),
+    };
+    this.candidate = arena.f32(maxDim * maxDim);
+    this.powScratch = arena.f32(maxDim);
+    this.a64 = new Float64Array(maxDim * maxDim);
+    this.lambda = new Float32Array(maxDim);
+    this.vectors = new Float32Array(maxDim * maxDim);
+    this.eigenvectors64 = new Float64Array(maxDim * maxDim);
     const planned: Omit<BlockState, 'g' | 'w' | 'bar' | 'ping' | 'pong' | 'graft'>[] = [];
     this.layouts = [];
     host.params.forEach((p, pi) => {
-      const layout = distributedLayout(p.shape, cfg.maxPreconditionerDim, cfg.targetParameterDimensionality);
+      const layout = layouts[pi];
       this.layouts.push(layout.shape);
       const isVector = squeezeShape(p.shape).length === 1;
       layout.blocks.forEach((block, bi) => {
@@ -122,24 +228,11 @@ export class DistributedShampoo implements ShampooVariant {
           block.size.forEach((dim, mode) => {
             const exponent = inverseExponent(pc.inverseExponentOverride, order, mode);
             if (exponent === 0) return;
-            checkFactorOrder(host, pi, dim, 'maxPreconditionerDim');
-            const f: Factor = {
-              mode,
-              dim,
-              shape: modeShape(block.size, mode),
-              exponent,
-              factor: host.allocState(pi, `block${bi}.factor${mode}`, 'factor', 'f32', dim * dim),
-            };
-            if (pc.type === 'rootInv') {
-              f.root = allocIdentity(host, pi, `block${bi}.root${mode}`, 'root', dim);
-            } else {
-              f.vectors = allocIdentity(host, pi, `block${bi}.eigenvectors${mode}`, 'basis', dim);
-              f.values = host.allocState(pi, `block${bi}.eigenvalues${mode}`, 'eigenvalues', 'f32', dim);
-              f.values.view().fill(1);
-            }
-            factors.push(f);
+            factors.push(this.createFactor(pi, bi, mode, dim, modeShape(block.size, mode), exponent));
           });
         }
+        // The filtered gradient is preconditioned by dense roots afterwards (not per coordinate); grafting
+        // and momentum act per coordinate.
         planned.push({
           param: pi,
           index: bi,
@@ -149,28 +242,31 @@ export class DistributedShampoo implements ShampooVariant {
           graftOnly,
           filtered:
             beta1 !== 0
-              ? host.allocState(pi, `block${bi}.filtered_grad`, 'moment', 'f32', block.numel)
+              ? state.moment(pi, `block${bi}.filtered_grad`, block.numel, beta1, 'filtered', false)
               : null,
           grafting: graftState
-            ? host.allocState(pi, `block${bi}.grafting`, 'grafting', 'f32', block.numel)
+            ? state.moment(
+                pi,
+                `block${bi}.grafting`,
+                block.numel,
+                cfg.grafting.beta2,
+                'grafting',
+                true,
+                'grafting',
+              )
             : null,
           momentum: cfg.momentum
-            ? host.allocState(pi, `block${bi}.momentum`, 'moment', 'f32', block.numel)
+            ? state.moment(pi, `block${bi}.momentum`, block.numel, cfg.momentum.momentum, 'momentum', true)
             : null,
         });
       });
       if (layout.blocks.length > 0) {
-        this.failures.add(
-          pi,
-          host.allocState(pi, 'refresh_failures', 'counter', 'i32', layout.blocks.length),
-        );
+        this.failures.add(pi, state.counters(pi, 'refresh_failures', layout.blocks.length));
       }
     });
 
     // Scratch, allocated once for the largest block and factor and shared by all of them.
-    const arena = host.kernels.arena;
     const maxNumel = Math.max(...planned.map((b) => b.numel));
-    const maxDim = Math.max(1, ...planned.flatMap((b) => b.factors.map((f) => f.dim)));
     const scratch = {
       g: arena.f32(maxNumel),
       w: arena.f32(maxNumel),
@@ -188,16 +284,60 @@ export class DistributedShampoo implements ShampooVariant {
       pong: scratch.pong.slice(0, b.numel),
       graft: scratch.graft.slice(0, b.numel),
     }));
-    this.rootScratch = {
-      q: arena.f32(maxDim * maxDim),
-      qs: arena.f32(maxDim * maxDim),
-      s: arena.f32(maxDim),
-    };
-    this.candidate = arena.f32(maxDim * maxDim);
-    this.powScratch = arena.f32(maxDim);
-    this.a64 = new Float64Array(maxDim * maxDim);
-    this.lambda = new Float32Array(maxDim);
-    this.vectors = new Float32Array(maxDim * maxDim);
+  }
+
+  /** One factor's state in the configured precision, initialized (F = 0, root and eigenvectors I, λ = 1). */
+  private createFactor(
+    pi: number,
+    bi: number,
+    mode: number,
+    dim: number,
+    shape: ModeShape,
+    exponent: number,
+  ): Factor {
+    const { state, cfg } = this;
+    const how = distributedFactorStorage(cfg, dim);
+    const eye = this.decoded.slice(0, dim * dim);
+    const e = eye.view();
+    e.fill(0);
+    for (let i = 0; i < dim; i++) e[i * dim + i] = 1;
+    let store: ShampooFactorStore;
+    if (how.factor.coordinates === 'parameter') {
+      const f = state.matrix(pi, `block${bi}.factor${mode}`, 'factor', dim, dim, how.factor.format);
+      store = new ParameterFactorStore(dim, f, this.decoded);
+    } else {
+      const host = state.host;
+      store = new RotatedFactorStore(
+        dim,
+        how.factor.format,
+        { basis: `block${bi}.basis${mode}`, factor: `block${bi}.factor${mode}` },
+        mode,
+        (name, kind, dtype, length) =>
+          host.allocState(pi, name, kind, dtype, length, { bf16: dtype === 'u16' }),
+        {
+          kernels: this.kernels,
+          writer: state.writer,
+          scratch: this.sideScratch!,
+          quanBlocksize: cfg.quanBlocksize,
+          rectify: Math.max(cfg.rectT1, cfg.rectT2),
+        },
+      );
+    }
+    const f: Factor = { mode, dim, shape, exponent, store };
+    if (cfg.preconditioner.type === 'rootInv') {
+      f.root = state.matrix(pi, `block${bi}.root${mode}`, 'root', dim, dim, how.root);
+      f.root.write(eye);
+    } else {
+      if (store.coordinates === 'parameter') {
+        f.vectors = state.matrix(pi, `block${bi}.eigenvectors${mode}`, 'basis', dim, dim, how.vectors);
+        f.vectors.write(eye);
+      }
+      f.values = state.matrix(pi, `block${bi}.eigenvalues${mode}`, 'eigenvalues', 1, dim, how.values);
+      const ones = this.powScratch.slice(0, dim);
+      ones.view().fill(1);
+      f.values.write(ones);
+    }
+    return f;
   }
 
   consecutiveFailures(): number {
@@ -208,7 +348,7 @@ export class DistributedShampoo implements ShampooVariant {
     const cfg = this.cfg;
     const s = cfg.startPreconditioningStep;
     const amortize = (t % cfg.preconditionFrequency === 0 && t > s) || t === s;
-    const restore = amortize && this.failures.anyAtRisk() ? this.host.captureState() : null;
+    const restore = amortize && this.failures.anyAtRisk() ? this.state.captureState() : null;
     try {
       for (const b of this.blocks) this.stepBlock(b, grads[b.param], t, amortize);
     } catch (e) {
@@ -217,13 +357,18 @@ export class DistributedShampoo implements ShampooVariant {
     }
   }
 
+  /** The stores forget what they derived from their state (after a load or an undone step). */
+  invalidate(): void {
+    for (const b of this.blocks) for (const f of b.factors) f.store.invalidate();
+  }
+
   private stepBlock(b: BlockState, grad: Float32Array, t: number, amortize: boolean): void {
     const cfg = this.cfg;
     const k = this.kernels;
     const [beta1, beta2] = cfg.betas;
     const beta3 = cfg.beta3;
     const shape = this.layouts[b.param];
-    const param = this.host.params[b.param].data;
+    const param = this.state.weights[b.param];
     const wd = cfg.weightDecay;
 
     gatherBlock(grad, shape, b.block, b.g.view());
@@ -231,16 +376,18 @@ export class DistributedShampoo implements ShampooVariant {
     if (needW) gatherBlock(param, shape, b.block, b.w.view());
     if (needW && cfg.weightDecayType === 'L2') k.axpby(wd, b.w, 1, b.g);
 
-    // 1. Factor statistics from the raw gradient.
+    // 1. Factor statistics from the raw gradient. A store that refuses an update (its result would not be
+    // finite) keeps its previous statistics; the refresh then finds them as they were.
     const drop = cfg.preconditioner.dropWeightingFactorOnGsquare;
     const weight = beta2 === 1 || drop ? 1 : 1 - beta2;
-    for (const f of b.factors) modeStatistics(k, b.g, f.shape, weight, beta2, f.factor);
+    for (const f of b.factors) f.store.update(k, b.g, f.shape, weight, beta2, b.pong);
 
     // Grafting accumulator.
     const gr = cfg.grafting;
-    if (b.grafting) {
+    const grafting = b.grafting?.load() ?? null;
+    if (grafting) {
       const gw = gr.beta2 === 1 || gr.dropWeightingFactorOnGsquare ? 1 : 1 - gr.beta2;
-      k.emaSquare(gr.beta2, b.grafting, gw, b.g);
+      k.emaSquare(gr.beta2, grafting, gw, b.g);
     }
 
     // 2. Amortized roots, before this step's preconditioning.
@@ -256,16 +403,21 @@ export class DistributedShampoo implements ShampooVariant {
 
     // 3. Filtered gradient Ḡ.
     let bar: F32Buffer = b.g;
-    if (b.filtered) {
+    const filtered = b.filtered?.load() ?? null;
+    if (filtered) {
       if (beta3 !== beta1) {
-        b.bar.view().set(b.filtered.view());
+        b.bar.view().set(filtered.view());
         k.axpby(1 - beta3, b.g, beta3, b.bar);
         bar = b.bar;
       }
-      k.axpby(1 - beta1, b.g, beta1, b.filtered);
-      if (beta3 === beta1) bar = b.filtered;
+      k.axpby(1 - beta1, b.g, beta1, filtered);
+      if (beta3 === beta1) bar = filtered;
       if (cfg.useBiasCorrection) {
         scaleInto(bar.view(), 1 / (1 - beta3 * beta1 ** (t - 1)), b.bar.view());
+        bar = b.bar;
+      } else if (bar === filtered) {
+        // A bf16 filtered gradient is decoded into shared scratch: use a copy past this point.
+        b.bar.view().set(filtered.view());
         bar = b.bar;
       }
     }
@@ -274,11 +426,11 @@ export class DistributedShampoo implements ShampooVariant {
     let dir: F32Buffer;
     const useGraftingMethod = (t < cfg.startPreconditioningStep || b.graftOnly) && gr.kind !== 'none';
     if (useGraftingMethod) {
-      dir = this.graftingDirection(b, bar, t);
+      dir = this.graftingDirection(b, grafting, bar, t);
     } else {
       dir = this.precondition(b, bar);
       if (gr.kind !== 'none') {
-        const graftNorm = Math.sqrt(k.sumSquares(this.graftingDirection(b, bar, t)));
+        const graftNorm = Math.sqrt(k.sumSquares(this.graftingDirection(b, grafting, bar, t)));
         const shampooNorm = Math.sqrt(k.sumSquares(dir));
         const d = dir.view();
         scaleInto(d, graftNorm / (shampooNorm + 1e-16), d);
@@ -299,9 +451,14 @@ export class DistributedShampoo implements ShampooVariant {
     // 6. Classic momentum.
     if (b.momentum && cfg.momentum) {
       const { momentum, dampening, useNesterov } = cfg.momentum;
-      k.axpby(1 - dampening, dir, momentum, b.momentum);
-      if (useNesterov) k.axpby(momentum, b.momentum, 1 - dampening, dir);
-      else dir = b.momentum;
+      const buffer = b.momentum.load();
+      k.axpby(1 - dampening, dir, momentum, buffer);
+      if (useNesterov) k.axpby(momentum, buffer, 1 - dampening, dir);
+      else {
+        b.ping.view().set(buffer.view());
+        dir = b.ping;
+      }
+      b.momentum.store();
     }
 
     // W ← W + fround(−lr·P): the reference scales the direction by the float32 lr, then adds it.
@@ -310,17 +467,19 @@ export class DistributedShampoo implements ShampooVariant {
     forEachRun(shape, b.block, (p, q, n) => {
       for (let i = 0; i < n; i++) param[p + i] += Math.fround(neg * d[q + i]);
     });
+    b.filtered?.store();
+    b.grafting?.store();
   }
 
   /** `Ḡ ⊘ (sqrt(V/bc) + ε)` (SGD grafting: Ḡ) into the block's graft scratch. */
-  private graftingDirection(b: BlockState, bar: F32Buffer, t: number): F32Buffer {
+  private graftingDirection(b: BlockState, grafting: F32Buffer | null, bar: F32Buffer, t: number): F32Buffer {
     const gr = this.cfg.grafting;
-    if (!b.grafting) {
+    if (!grafting) {
       b.graft.view().set(bar.view());
       return b.graft;
     }
     const bc = gr.kind === 'adam' && gr.beta2 < 1 && !gr.dropWeightingFactorOnGsquare ? 1 - gr.beta2 ** t : 1;
-    this.kernels.adamDirection(bar, b.grafting, 1 / Math.sqrt(bc), gr.epsilon, b.graft);
+    this.kernels.adamDirection(bar, grafting, 1 / Math.sqrt(bc), gr.epsilon, b.graft);
     return b.graft;
   }
 
@@ -332,23 +491,18 @@ export class DistributedShampoo implements ShampooVariant {
     for (const f of b.factors) {
       if (f.root) {
         // Contracts the mode with the root's first axis (the reference's tensordot), i.e. Finvᵀ acts on it.
-        modeProduct(k, x, f.shape, f.root, false, next);
+        modeProduct(k, x, f.shape, f.root.read(this.decoded), false, next);
         x = next;
       } else {
         // Q·Diag(λ^(−e))·Qᵀ applied as three mode operations (Qᵀ, scale, Q).
+        const vectors = f.vectors ? f.vectors.read(this.decoded) : f.store.basis()!;
         const tmp = x === b.ping ? b.pong : b.ping;
-        modeProduct(k, x, f.shape, f.vectors!, false, tmp);
-        stabilizedInversePower(
-          f.values!.view(),
-          f.dim,
-          this.reg,
-          f.exponent,
-          this.powScratch.view(),
-          this.a64,
-        );
+        modeProduct(k, x, f.shape, vectors, false, tmp);
+        const values = f.values!.read(this.candidate);
+        stabilizedInversePower(values.view(), f.dim, this.reg, f.exponent, this.powScratch.view(), this.a64);
         modeScale(k, tmp, f.shape, this.powScratch);
         const out = tmp === b.ping ? b.pong : b.ping;
-        modeProduct(k, tmp, f.shape, f.vectors!, true, out);
+        modeProduct(k, tmp, f.shape, vectors, true, out);
         x = out;
       }
       next = x === b.ping ? b.pong : b.ping;
@@ -363,30 +517,89 @@ export class DistributedShampoo implements ShampooVariant {
   /** One factor's amortized computation; commits the result only on success. */
   private refresh(f: Factor, bc2: number): RefreshStatus {
     const n = f.dim;
+    const k = this.kernels;
     const pc = this.cfg.preconditioner;
-    if (!regularizedFactor(f.factor.view(), n, bc2, this.reg, this.a64)) return 'non-finite-input';
+    const factor = f.store.read(this.decoded);
+    if (!regularizedFactor(factor.view(), n, bc2, this.reg, this.a64)) return 'non-finite-input';
+    const basis = f.store.basis();
     if (f.root) {
       const cand = this.candidate.slice(0, n * n);
-      const status = eighInverseRoot(this.kernels, this.a64, n, this.reg, f.exponent, this.rootScratch, cand);
-      if (status === 'ok') commit(cand.view(), f.root);
-      return status;
+      const status = eighInverseRoot(
+        k,
+        this.a64,
+        n,
+        this.reg,
+        f.exponent,
+        this.rootScratch,
+        cand,
+        basis ? { basis, eigenvectors: this.eigenvectors64 } : undefined,
+      );
+      if (status !== 'ok' || !f.root.write(cand)) return status === 'ok' ? 'non-finite-output' : status;
+      if (basis) return this.rebase(f, factor, this.eigenvectors64, this.rootScratch.q);
+      return 'ok';
+    }
+    // Eigendecomposed: a rotated store's current eigenvector estimate is its basis, i.e. I in its coordinates.
+    let current: Float32Array;
+    if (basis) {
+      current = this.vectors;
+      current.fill(0, 0, n * n);
+      for (let i = 0; i < n; i++) current[i * n + i] = 1;
+    } else {
+      current = f.vectors!.read(this.decodedVectors).view();
     }
     const status =
       pc.computation === 'qr'
         ? qrAlgorithmEigendecomposition(
             this.a64,
             n,
-            f.vectors!.view(),
+            current,
             pc.maxIterations,
             pc.tolerance,
             this.lambda,
             this.vectors,
           )
-        : eighEigendecomposition(this.a64, n, f.vectors!.view(), pc.tolerance, this.lambda, this.vectors);
-    if (status === 'ok') {
-      commit(this.lambda, f.values!);
-      commit(this.vectors, f.vectors!);
+        : eighEigendecomposition(this.a64, n, current, pc.tolerance, this.lambda, this.vectors);
+    if (status !== 'ok') return status;
+    const values = this.powScratch.slice(0, n);
+    values.view().set(this.lambda.subarray(0, n));
+    if (!basis) {
+      const vectors = this.candidate.slice(0, n * n);
+      vectors.view().set(this.vectors.subarray(0, n * n));
+      if (!k.allFinite(values) || !f.vectors!.write(vectors)) return 'non-finite-output';
+      f.values!.write(values);
+      return 'ok';
     }
-    return status;
+    if (!k.allFinite(values)) return 'non-finite-output';
+    // A skipped decomposition leaves the basis as it is (re-storing it would re-quantize it).
+    let identity = true;
+    for (let i = 0; i < n && identity; i++)
+      for (let j = 0; j < n; j++) if (this.vectors[i * n + j] !== (i === j ? 1 : 0)) identity = false;
+    if (!identity) {
+      const w = this.eigenvectors64;
+      for (let i = 0; i < n * n; i++) w[i] = this.vectors[i];
+      const b = this.rootScratch.qs.slice(0, n * n);
+      b.view().set(this.vectors.subarray(0, n * n));
+      const qw = this.rootScratch.q.slice(0, n * n);
+      k.gemm(false, false, n, n, n, 1, basis, b, 0, qw);
+      const status2 = this.rebase(f, factor, w, this.rootScratch.q);
+      if (status2 !== 'ok') return status2;
+    }
+    f.values!.write(values);
+    return 'ok';
+  }
+
+  /**
+   * A rotated store after its S (`factor`, fp32 d×d) was decomposed with eigenvectors W (float64, columns):
+   * the new basis `qw = Q̃·W` and `σ = diag(Wᵀ·S·W)`.
+   */
+  private rebase(f: Factor, factor: F32Buffer, w: Float64Array, qw: F32Buffer): RefreshStatus {
+    const n = f.dim;
+    let sigma: Float64Array;
+    try {
+      sigma = rayleighQuotients(factor.view().subarray(0, n * n), w.subarray(0, n * n), n);
+    } catch {
+      return 'non-finite-output';
+    }
+    return f.store.rebase(this.kernels, qw.slice(0, n * n), sigma) ? 'ok' : 'non-finite-output';
   }
 }

@@ -1,5 +1,5 @@
 import { ConvergenceError, ShapeError } from '../errors.ts';
-import type { ArenaBuffer, DType, F32Buffer, Kernels } from '../kernels/index.ts';
+import type { ArenaBuffer, DType, Kernels } from '../kernels/index.ts';
 import type { FloatArray, MatrixArithmetic } from '../preconditioner/matrix-arithmetic.ts';
 import { REFRESH_FAILURE_TEXT, type RefreshStatus } from '../preconditioner/refresh-status.ts';
 import type { MatrixFormat, StoredMatrix } from '../storage/stored-matrix.ts';
@@ -48,7 +48,7 @@ export interface ShampooState<M> {
   matrix(
     param: number,
     name: string,
-    kind: 'factor' | 'root' | 'basis',
+    kind: 'factor' | 'root' | 'basis' | 'eigenvalues',
     rows: number,
     cols: number,
     format: MatrixFormat,
@@ -59,15 +59,18 @@ export interface ShampooState<M> {
   counters(param: number, name: string, length: number): { view(): Int32Array };
   /**
    * A zero-filled moment whose EMA decay is `beta`, bf16 where the storage options say so (`momentInBf16`:
-   * `elementwise` says whether it is used per coordinate, or has a dense preconditioner applied to it).
+   * `elementwise` says whether it is used per coordinate, or has a dense preconditioner applied to it). A bf16
+   * moment is decoded into scratch shared by the moments of the same `role`, so moments used at the same
+   * time need different roles.
    */
   moment(
     param: number,
     name: string,
     length: number,
     beta: number,
-    role: 'first' | 'second',
+    role: string,
     elementwise: boolean,
+    kind?: 'moment' | 'grafting',
   ): MomentState<M>;
   /** Copies all state and parameters; the returned function puts them back. */
   captureState(): () => void;
@@ -80,6 +83,8 @@ export interface ShampooVariant {
   step(grads: readonly Float32Array[], t: number): void;
   /** The largest consecutive-failure count over all blocks. */
   consecutiveFailures(): number;
+  /** The state was overwritten from outside (a load, an undone step): drop what was derived from it. */
+  invalidate(): void;
 }
 
 /**
@@ -102,20 +107,6 @@ export function checkFactorOrder(
         `(at most ${MAX_FACTOR_ORDER}); lower '${option}'`,
     );
   }
-}
-
-/** A state buffer initialized to the n×n identity. */
-export function allocIdentity(
-  host: ShampooHost,
-  param: number,
-  name: string,
-  kind: StateKind,
-  n: number,
-): F32Buffer {
-  const buf = host.allocState(param, name, kind, 'f32', n * n);
-  const v = buf.view();
-  for (let i = 0; i < n; i++) v[i * n + i] = 1;
-  return buf;
 }
 
 /**

@@ -242,6 +242,9 @@ export class LowbitShampoo<M> implements ShampooVariant {
     return this.failures.max();
   }
 
+  /** Nothing is derived from the state between steps (every read decodes). */
+  invalidate(): void {}
+
   step(grads: readonly FloatArray[], t: number): void {
     const cfg = this.cfg;
     const stats = t % cfg.statComputeSteps === 0;

@@ -18,10 +18,10 @@ export class KernelShampooState implements ShampooState<F32Buffer> {
   readonly arithmetic: KernelArithmetic;
   readonly weights: readonly Float32Array[];
   readonly shapes: readonly (readonly number[])[];
-  private readonly host: ShampooHost;
+  readonly host: ShampooHost;
   private readonly storage: ResolvedShampooStorage;
   private readonly maxNumel: number;
-  private readonly momentWork = new Map<'first' | 'second', F32Buffer>();
+  private readonly momentWork = new Map<string, F32Buffer>();
   private writerInstance: Bf16Writer | null = null;
   private readonly roundingCounter: F64Buffer | null;
 
@@ -38,7 +38,7 @@ export class KernelShampooState implements ShampooState<F32Buffer> {
   }
 
   /** The bf16 encoder and codecs; the stochastic-rounding counter (if enabled) is optimizer-wide state. */
-  private get writer(): Bf16Writer {
+  get writer(): Bf16Writer {
     this.writerInstance ??= new Bf16Writer(createCodecs(this.host.kernels), this.roundingCounter);
     return this.writerInstance;
   }
@@ -46,7 +46,7 @@ export class KernelShampooState implements ShampooState<F32Buffer> {
   matrix(
     param: number,
     name: string,
-    kind: 'factor' | 'root' | 'basis',
+    kind: 'factor' | 'root' | 'basis' | 'eigenvalues',
     rows: number,
     cols: number,
     format: MatrixFormat,
@@ -76,15 +76,16 @@ export class KernelShampooState implements ShampooState<F32Buffer> {
     name: string,
     length: number,
     beta: number,
-    role: 'first' | 'second',
+    role: string,
     elementwise: boolean,
+    kind: 'moment' | 'grafting' = 'moment',
   ): MomentState<F32Buffer> {
     const kernels = this.host.kernels;
     let store: MomentStore;
     if (!momentInBf16(this.storage, beta, elementwise)) {
-      store = MomentStore.fp32(this.host.allocState(param, name, 'moment', 'f32', length));
+      store = MomentStore.fp32(this.host.allocState(param, name, kind, 'f32', length));
     } else {
-      const state = this.host.allocState(param, name, 'moment', 'u16', length, { bf16: true });
+      const state = this.host.allocState(param, name, kind, 'u16', length, { bf16: true });
       let work = this.momentWork.get(role);
       if (work === undefined) {
         work = kernels.arena.f32(this.maxNumel);

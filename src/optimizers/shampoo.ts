@@ -49,10 +49,11 @@ export class Shampoo extends Optimizer {
       captureState: () => this.captureState(),
       paramLabel: (i: number) => this.paramLabel(i),
     };
+    const state = new KernelShampooState(host, resolved);
     this.variant =
       resolved.variant === 'distributed'
-        ? new DistributedShampoo(host, resolved)
-        : new LowbitShampoo(new KernelShampooState(host, resolved), resolved);
+        ? new DistributedShampoo(state, resolved)
+        : new LowbitShampoo(state, resolved);
   }
 
   /**
@@ -71,6 +72,11 @@ export class Shampoo extends Optimizer {
   /** Gradients whose statistics would overflow float32 are refused like non-finite ones (state unchanged). */
   protected override rejectGradients(grads: readonly Float32Array[]): string | null {
     return oversizedGradient(grads);
+  }
+
+  /** Decoded and rectified bases cached by the stores are derived from the state: drop them. */
+  protected override stateReplaced(): void {
+    this.variant.invalidate();
   }
 
   protected applyStep(grads: readonly Float32Array[]): void {

@@ -74,7 +74,10 @@ export function stabilizedInversePower(
   out.set(mu);
 }
 
-/** Scratch for one factor of order ≤ capacity: two capacity² f32 matrices and one capacity-vector. */
+/**
+ * Scratch for one factor of order ≤ capacity: two capacity² f32 matrices and one capacity-vector. After
+ * `eighInverseRoot` `q` holds the root's eigenvectors.
+ */
 export interface RootScratch {
   q: F32Buffer;
   qs: F32Buffer;
@@ -91,6 +94,10 @@ function reconstruct(kernels: Kernels, n: number, scratch: RootScratch, out: F32
 /**
  * Inverse root `A^(−exponent)` by eigh with the reference's ε semantics. `a` is the regularized factor from
  * `regularizedFactor`; `out` (exactly n² elements) receives the candidate root, valid only when 'ok'.
+ *
+ * When A is a factor held in a basis (`F = Q̃·A·Q̃ᵀ`, a rotated store), `inBasis.basis` is Q̃ (columns, n×n):
+ * the root is then `(Q̃W)·Diag(·)·(Q̃W)ᵀ` for A's eigenvectors W, `inBasis.eigenvectors` receives W (float64,
+ * columns) and `scratch.q` is left holding Q̃W, the eigenvectors of F.
  */
 export function eighInverseRoot(
   kernels: Kernels,
@@ -100,6 +107,7 @@ export function eighInverseRoot(
   exponent: number,
   scratch: RootScratch,
   out: F32Buffer,
+  inBasis?: { basis: F32Buffer; eigenvectors: Float64Array },
 ): RefreshStatus {
   let values: Float64Array;
   let vectors: Float64Array;
@@ -113,7 +121,13 @@ export function eighInverseRoot(
   } catch {
     return 'non-finite-output';
   }
-  scratch.q.view().set(vectors);
+  if (inBasis) {
+    inBasis.eigenvectors.set(vectors);
+    scratch.qs.view().set(vectors);
+    kernels.gemm(false, false, n, n, n, 1, inBasis.basis, scratch.qs, 0, scratch.q);
+  } else {
+    scratch.q.view().set(vectors);
+  }
   reconstruct(kernels, n, scratch, out);
   return kernels.allFinite(out) ? 'ok' : 'non-finite-output';
 }

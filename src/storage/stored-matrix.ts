@@ -55,7 +55,7 @@ export interface StoredMatrixContext {
 export function createStoredMatrix(
   format: MatrixFormat,
   name: string,
-  kind: 'factor' | 'root' | 'basis',
+  kind: 'factor' | 'root' | 'basis' | 'eigenvalues',
   rows: number,
   cols: number,
   alloc: StateAllocator,

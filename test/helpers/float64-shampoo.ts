@@ -239,7 +239,7 @@ export class Float64ShampooState implements ShampooState<F64> {
   matrix(
     param: number,
     name: string,
-    _kind: 'factor' | 'root' | 'basis',
+    _kind: 'factor' | 'root' | 'basis' | 'eigenvalues',
     rows: number,
     cols: number,
     format: MatrixFormat,

@@ -1,0 +1,330 @@
+/**
+ * The Kronecker factors of Distributed Shampoo under each storage precision (docs/storage.md, Shampoo
+ * section). A factor is updated every step (`F ← β·F + w·X_(k)·X_(k)ᵀ`) and decomposed every
+ * `preconditionFrequency` steps, so a store must take cheap per-step updates and hand the refresh a matrix to
+ * decompose:
+ *
+ * - parameter coordinates (`ParameterFactorStore`): F itself, fp32 ('fp32'), bf16 ('bf16-naive') or DiagReal
+ *   4-bit ('4bit-naive'), decoded, updated in fp32 and re-encoded each step;
+ * - rotated coordinates (`RotatedFactorStore`, '4bit' and 'bf16'): F is held as `Q̃·S·Q̃ᵀ` in a stored basis
+ *   Q̃ (bf16, or 4-bit and Björck-rectified), with `S = Q̃ᵀ·F·Q̃` split into its diagonal σ (fp32: the
+ *   eigenvalue estimates) and its off-diagonal O (bf16, or 4-bit as correlations `O_ij/sqrt(σ_i·σ_j)`).
+ *   Increments arrive rotated (`Q̃ᵀ·X_(k)X_(k)ᵀ·Q̃`, one more mode product per step). A refresh decomposes S
+ *   (`S = W·Λ·Wᵀ`, so `F = (Q̃W)·Λ·(Q̃W)ᵀ`) and rebases: Q̃ ← Q̃·W stored again, σ ← Λ, O ← 0 (the 4-bit
+ *   paper's re-parametrization: what the re-stored basis fails to diagonalize is dropped).
+ *
+ * Small eigenvalues are why: a dense F in bf16 or 4 bits loses every eigenvalue below its entries' rounding
+ * error (ALGORITHMS.md §8.4, §8.5), while σ keeps them in fp32 and O holds only the small couplings that the
+ * basis has not absorbed yet.
+ */
+import type { F32Buffer, Kernels } from '../kernels/index.ts';
+import type { SideScratch } from '../preconditioner/kronecker-side.ts';
+import { type ModeShape, modeProduct, modeStatistics } from '../preconditioner/mode-products.ts';
+import type { Bf16Writer } from './bf16-writer.ts';
+import type { U8Buffer, U16Buffer } from './codecs.ts';
+import { allFiniteArray } from './power-step.ts';
+import { quant4Layout } from './quant4.ts';
+import { Quant4Basis } from './quant4-basis.ts';
+import { DecodeSlot, type StateAllocator } from './store-context.ts';
+import type { StoredMatrix } from './stored-matrix.ts';
+
+export interface ShampooFactorStore {
+  readonly dim: number;
+  readonly coordinates: 'parameter' | 'rotated';
+  /**
+   * `F ← beta·F + weight·X_(k)·X_(k)ᵀ` for the block gradient x (`shape`: its view along this factor's mode),
+   * `tmp` scratch of x's length. Returns false, state unchanged, if the result would not be finite.
+   */
+  update(
+    kernels: Kernels,
+    x: F32Buffer,
+    shape: ModeShape,
+    weight: number,
+    beta: number,
+    tmp: F32Buffer,
+  ): boolean;
+  /** The factor in the store's coordinates (F, or S for a rotated store), fp32 d×d: the state or `into`. */
+  read(into: F32Buffer): F32Buffer;
+  /** Rotated stores: the basis Q̃ (columns), valid for the rest of the block's step. */
+  basis(): F32Buffer | null;
+  /**
+   * Rotated stores, after a refresh: the new basis `b = Q̃·W` (columns, fp32 d×d; overwritten with the basis as
+   * stored) and the diagonal of S in it (d values). Returns false, state unchanged, if not finite.
+   */
+  rebase(kernels: Kernels, b: F32Buffer, sigma: ArrayLike<number>): boolean;
+  /** The state buffers were overwritten from outside: forget what was derived from them. */
+  invalidate(): void;
+}
+
+/** F itself in a stored-matrix format (fp32, bf16 or DiagReal 4-bit). */
+export class ParameterFactorStore implements ShampooFactorStore {
+  readonly coordinates = 'parameter' as const;
+  readonly dim: number;
+  private readonly factor: StoredMatrix<F32Buffer>;
+  private readonly work: F32Buffer;
+
+  /** `work`: d×d scratch (shared) for the formats that decode. */
+  constructor(dim: number, factor: StoredMatrix<F32Buffer>, work: F32Buffer) {
+    this.dim = dim;
+    this.factor = factor;
+    this.work = work.slice(0, dim * dim);
+  }
+
+  update(kernels: Kernels, x: F32Buffer, shape: ModeShape, weight: number, beta: number): boolean {
+    if (this.factor.format === 'fp32') {
+      // In place, as the fp32 reference (the gradient was checked: its statistics cannot overflow).
+      modeStatistics(kernels, x, shape, weight, beta, this.factor.read(this.work));
+      return true;
+    }
+    const f = this.factor.read(this.work);
+    modeStatistics(kernels, x, shape, weight, beta, f);
+    return this.factor.write(f, 'average');
+  }
+
+  read(into: F32Buffer): F32Buffer {
+    return this.factor.read(into);
+  }
+
+  basis(): null {
+    return null;
+  }
+
+  rebase(): boolean {
+    return false;
+  }
+
+  invalidate(): void {}
+}
+
+/** How a rotated store holds its basis and its off-diagonal. */
+export type RotatedFormat = 'bf16' | '4bit';
+
+const sqrtPos = (x: number): number => (x > 0 ? Math.sqrt(x) : 0);
+
+/** See the file comment. State: `{name}` basis, `{factor}_diag` σ, `{factor}_offdiag…` O. */
+export class RotatedFactorStore implements ShampooFactorStore {
+  readonly coordinates = 'rotated' as const;
+  readonly dim: number;
+  private readonly sigma: F32Buffer;
+  private readonly writer: Bf16Writer;
+  private readonly blockSize: number;
+  private readonly scratch: SideScratch;
+  private readonly kernels: Kernels;
+  // bf16: Q in bf16 (decoded into a shared slot per step), O a full d×d bf16 matrix with a zero diagonal.
+  private readonly basis16: U16Buffer | null = null;
+  private readonly offdiag16: U16Buffer | null = null;
+  private readonly slot: DecodeSlot | null = null;
+  // 4-bit: Q as Quant4Basis (Qᵀ codes, rectified fp32 copy cached), O as the packed strict upper triangle of
+  // correlations O_ij/sqrt(σ_i·σ_j) in one row of 4-bit blocks.
+  private readonly basis4: Quant4Basis | null = null;
+  private readonly triCodes: U8Buffer | null = null;
+  private readonly triScales: F32Buffer | null = null;
+  private readonly tri: F32Buffer | null = null;
+  private readonly pairs: number;
+  private readonly rootOld: Float64Array;
+  private readonly rootNew: Float64Array;
+  private readonly nextSigma: Float32Array;
+
+  constructor(
+    dim: number,
+    format: RotatedFormat,
+    names: { basis: string; factor: string },
+    mode: number,
+    alloc: StateAllocator,
+    ctx: {
+      kernels: Kernels;
+      writer: Bf16Writer;
+      scratch: SideScratch;
+      quanBlocksize: number;
+      rectify: number;
+    },
+  ) {
+    this.dim = dim;
+    this.writer = ctx.writer;
+    this.blockSize = ctx.quanBlocksize;
+    this.scratch = ctx.scratch;
+    this.kernels = ctx.kernels;
+    this.pairs = (dim * (dim - 1)) / 2;
+    const n2 = dim * dim;
+    const k = ctx.kernels;
+    this.sigma = alloc(`${names.factor}_diag`, 'factor', 'f32', dim);
+    if (format === 'bf16') {
+      this.basis16 = alloc(names.basis, 'basis', 'u16', n2);
+      this.offdiag16 = alloc(`${names.factor}_offdiag`, 'factor', 'u16', n2);
+      this.slot = ctx.scratch.shared(`shampoo-basis:${mode}:${dim}`, () => new DecodeSlot(k.arena.f32(n2)));
+    } else {
+      this.basis4 = new Quant4Basis(
+        dim,
+        names.basis,
+        alloc,
+        k,
+        ctx.writer.codecs,
+        ctx.scratch,
+        ctx.quanBlocksize,
+        ctx.rectify,
+      );
+      const l = quant4Layout(1, this.pairs, ctx.quanBlocksize);
+      this.triCodes = alloc(`${names.factor}_offdiag_codes`, 'factor', 'u8', l.codeBytes);
+      this.triScales = alloc(`${names.factor}_offdiag_scales`, 'scales', 'f32', l.scaleCount);
+      const maxDim = ctx.scratch.maxDim;
+      this.tri = ctx.scratch
+        .shared('shampoo-rotated-tri', () => k.arena.f32(Math.max(1, (maxDim * (maxDim - 1)) / 2)))
+        .slice(0, this.pairs);
+    }
+    const shared = ctx.scratch.shared('shampoo-rotated', () => ({
+      rootOld: new Float64Array(ctx.scratch.maxDim),
+      rootNew: new Float64Array(ctx.scratch.maxDim),
+      sigma: new Float32Array(ctx.scratch.maxDim),
+    }));
+    this.rootOld = shared.rootOld.subarray(0, dim);
+    this.rootNew = shared.rootNew.subarray(0, dim);
+    this.nextSigma = shared.sigma.subarray(0, dim);
+    ctx.scratch.matrix('work', dim);
+    // Q = I (exact in both formats); σ = 0 and O = 0 are the zero-filled state (the codes of an all-zero
+    // triangle are written explicitly).
+    const eye = ctx.scratch.matrix('next', dim);
+    const v = eye.view();
+    v.fill(0);
+    for (let i = 0; i < dim; i++) v[i * dim + i] = 1;
+    if (this.basis16) this.writer.nearest(eye, this.basis16);
+    else this.basis4!.setIdentity();
+    if (this.tri) this.clearTriangle();
+  }
+
+  basis(): F32Buffer {
+    if (this.basis4) return this.basis4.get(this.kernels);
+    const slot = this.slot!;
+    if (slot.owner !== this) {
+      this.writer.decode(this.basis16!, slot.buffer);
+      slot.owner = this;
+    }
+    return slot.buffer;
+  }
+
+  update(
+    kernels: Kernels,
+    x: F32Buffer,
+    shape: ModeShape,
+    weight: number,
+    beta: number,
+    tmp: F32Buffer,
+  ): boolean {
+    const d = this.dim;
+    // ΔS = (Q̃ᵀ·X_(k))·(Q̃ᵀ·X_(k))ᵀ
+    modeProduct(kernels, x, shape, this.basis(), false, tmp);
+    const inc = this.scratch.matrix('increment', d);
+    modeStatistics(kernels, tmp, shape, 1, 0, inc);
+    if (!kernels.allFinite(inc)) return false;
+    const a = inc.view();
+    const sig = this.sigma.view();
+    const next = this.nextSigma;
+    for (let i = 0; i < d; i++) next[i] = beta * sig[i] + weight * a[i * d + i];
+    if (!allFiniteArray(next)) return false;
+    if (this.offdiag16) {
+      const o = this.scratch.matrix('work', d);
+      this.writer.decode(this.offdiag16, o);
+      kernels.axpby(weight, inc, beta, o);
+      const ov = o.view();
+      for (let i = 0; i < d; i++) ov[i * d + i] = 0;
+      if (!kernels.allFinite(o)) return false;
+      this.writer.average(o, this.offdiag16);
+    } else {
+      // Correlations c_ij = O_ij/sqrt(σ_i·σ_j): renormalized from the old σ to the new one.
+      for (let i = 0; i < d; i++) {
+        this.rootOld[i] = sqrtPos(sig[i]);
+        this.rootNew[i] = sqrtPos(next[i]);
+      }
+      const codecs = this.writer.codecs;
+      const tri = this.tri!;
+      codecs.dequantize4(this.triCodes!, this.triScales!, 1, this.pairs, tri, 'linear-2', this.blockSize);
+      const c = tri.view();
+      let t = 0;
+      for (let i = 0; i < d; i++) {
+        const ro = beta * this.rootOld[i];
+        const rn = this.rootNew[i];
+        const row = i * d;
+        for (let j = i + 1; j < d; j++, t++) {
+          const o = c[t] * ro * this.rootOld[j] + weight * a[row + j];
+          const den = rn * this.rootNew[j];
+          c[t] = den > 0 ? o / den : 0;
+        }
+      }
+      if (!kernels.allFinite(tri)) return false;
+      codecs.quantize4(tri, 1, this.pairs, this.triCodes!, this.triScales!, 'linear-2', this.blockSize);
+    }
+    sig.set(next);
+    return true;
+  }
+
+  read(into: F32Buffer): F32Buffer {
+    const d = this.dim;
+    const s = into.view();
+    const sig = this.sigma.view();
+    if (this.offdiag16) {
+      this.writer.decode(this.offdiag16, into);
+    } else {
+      const tri = this.tri!;
+      this.writer.codecs.dequantize4(
+        this.triCodes!,
+        this.triScales!,
+        1,
+        this.pairs,
+        tri,
+        'linear-2',
+        this.blockSize,
+      );
+      const c = tri.view();
+      let t = 0;
+      for (let i = 0; i < d; i++) {
+        const ri = sqrtPos(sig[i]);
+        for (let j = i + 1; j < d; j++, t++) {
+          const o = c[t] * ri * sqrtPos(sig[j]);
+          s[i * d + j] = o;
+          s[j * d + i] = o;
+        }
+      }
+    }
+    for (let i = 0; i < d; i++) s[i * d + i] = sig[i];
+    return into;
+  }
+
+  rebase(kernels: Kernels, b: F32Buffer, sigma: ArrayLike<number>): boolean {
+    const d = this.dim;
+    if (!kernels.allFinite(b) || !allFiniteArray(sigma)) return false;
+    if (this.basis16) {
+      this.writer.nearest(b, this.basis16);
+      this.writer.decode(this.basis16, b);
+      const slot = this.slot!;
+      slot.buffer.view().set(b.view());
+      slot.owner = this;
+      this.offdiag16!.view().fill(0);
+    } else {
+      if (!this.basis4!.propose(kernels, b)) return false;
+      this.basis4!.commit(b);
+      this.clearTriangle();
+    }
+    const sig = this.sigma.view();
+    for (let i = 0; i < d; i++) sig[i] = sigma[i];
+    return true;
+  }
+
+  invalidate(): void {
+    this.basis4?.invalidate();
+    if (this.slot) this.slot.owner = null;
+  }
+
+  /** O ← 0 (the codes of an all-zero triangle). */
+  private clearTriangle(): void {
+    const tri = this.tri!;
+    tri.view().fill(0);
+    this.writer.codecs.quantize4(
+      tri,
+      1,
+      this.pairs,
+      this.triCodes!,
+      this.triScales!,
+      'linear-2',
+      this.blockSize,
+    );
+  }
+}
