@@ -85,7 +85,6 @@ export class RotatedBf16FactorStore implements KroneckerSide {
     this.w = sh.w.slice(0, this.k * this.k);
     this.g1 = sh.g1.slice(0, dim * this.k);
     this.g2 = sh.g2.slice(0, dim * this.k);
-    ctx.scratch.matrix('work', dim);
     // Q = I (exact in bf16); σ and O start at 0.
     const eye = ctx.scratch.matrix('next', dim);
     const v = eye.view();
@@ -115,7 +114,7 @@ export class RotatedBf16FactorStore implements KroneckerSide {
     const next = this.pendingSigma;
     for (let i = 0; i < d; i++) next[i] = beta * sig[i] + weight * a[i * d + i];
     if (!allFiniteArray(next)) return false;
-    const o = this.ctx.scratch.matrix('work', d);
+    const o = this.ctx.scratch.matrix('product', d);
     this.ctx.writer.decode(this.offdiag, o);
     kernels.axpby(weight, inc, beta, o);
     const ov = o.view();
@@ -132,10 +131,10 @@ export class RotatedBf16FactorStore implements KroneckerSide {
     if (!ok || basis === 'identity') return ok;
     const d = this.dim;
     const sc = this.ctx.scratch;
-    const l = sc.matrix('work', d);
+    // L = weight·increment, in place (the increment has been folded in already).
+    const l = this.incrementBuffer();
     const lv = l.view();
-    const a = this.incrementBuffer().view();
-    for (let i = 0; i < d * d; i++) lv[i] = weight * a[i];
+    for (let i = 0; i < d * d; i++) lv[i] *= weight;
     const q = sc.matrix('next', d);
     if (!descendingEigenvectors(lv, d, q.view())) return false;
     // S = Q̃ᵀ·L·Q̃ with the basis as bf16 will hold it, so that S is exactly the factor in the stored basis.
@@ -163,8 +162,8 @@ export class RotatedBf16FactorStore implements KroneckerSide {
     for (let j = 0; j < d; j++) perm[j] = j;
     if (sortByRayleigh) perm.sort((x, y) => sig[y] - sig[x] || x - y);
     this.sorted = sortByRayleigh;
-    // S_π (product) and Q_π (next), fp32.
-    const s = sc.matrix('work', d);
+    // S_π (product) and Q_π (next), fp32; S itself is decoded into the increment scratch (free at a refresh).
+    const s = sc.matrix('increment', d);
     this.ctx.writer.decode(this.offdiag, s);
     const sv = s.view();
     for (let i = 0; i < d; i++) sv[i * d + i] = sig[i];
