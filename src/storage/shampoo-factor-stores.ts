@@ -22,7 +22,7 @@ import type { SideScratch } from '../preconditioner/kronecker-side.ts';
 import { type ModeShape, modeProduct, modeStatistics } from '../preconditioner/mode-products.ts';
 import type { Bf16Writer } from './bf16-writer.ts';
 import type { U8Buffer, U16Buffer } from './codecs.ts';
-import { allFiniteArray } from './power-step.ts';
+import { allFiniteArray, descendingEigenvectors } from './power-step.ts';
 import { quant4Layout } from './quant4.ts';
 import { Quant4Basis } from './quant4-basis.ts';
 import { DecodeSlot, type StateAllocator } from './store-context.ts';
@@ -210,9 +210,19 @@ export class RotatedFactorStore implements ShampooFactorStore {
     tmp: F32Buffer,
   ): boolean {
     const d = this.dim;
+    const inc = this.scratch.matrix('increment', d);
+    if (this.empty()) {
+      // The first statistics define the basis: F = w·X_(k)X_(k)ᵀ = V·Diag(w·λ)·Vᵀ exactly (up to storing V).
+      // Accumulating them rotated into the identity would hold F densely in the low precision until the
+      // first refresh, which is what destroys small eigenvalues.
+      modeStatistics(kernels, x, shape, weight, 0, inc);
+      if (!kernels.allFinite(inc)) return false;
+      const v = this.scratch.matrix('next', d);
+      if (!descendingEigenvectors(inc.view(), d, v.view(), this.nextSigma)) return false;
+      return this.rebase(kernels, v, this.nextSigma);
+    }
     // ΔS = (Q̃ᵀ·X_(k))·(Q̃ᵀ·X_(k))ᵀ
     modeProduct(kernels, x, shape, this.basis(), false, tmp);
-    const inc = this.scratch.matrix('increment', d);
     modeStatistics(kernels, tmp, shape, 1, 0, inc);
     if (!kernels.allFinite(inc)) return false;
     const a = inc.view();
@@ -305,6 +315,13 @@ export class RotatedFactorStore implements ShampooFactorStore {
     }
     const sig = this.sigma.view();
     for (let i = 0; i < d; i++) sig[i] = sigma[i];
+    return true;
+  }
+
+  /** No statistics yet (σ = 0: every increment adds a non-negative diagonal). */
+  private empty(): boolean {
+    const sig = this.sigma.view();
+    for (let i = 0; i < this.dim; i++) if (sig[i] !== 0) return false;
     return true;
   }
 
