@@ -3,17 +3,19 @@
 // them alike; the table gives the median and the best amortized step per precision and the ratios to fp32.
 // Run with `node --import tsx bench/precision-step.ts`; options:
 //   --shape 1024x1024            weight shape (rows x cols)
-//   --methods soap,kl-soap,kl-shampoo
+//   --methods soap,kl-soap,kl-shampoo (also shampoo, shampoo-lowbit)
 //   --precisions fp32,bf16,4bit  (fp32 is always included, as the reference)
 //   --rounds 5                   refresh periods timed per optimizer
 //   --frequency 10               preconditionFrequency (steps per period)
 //   --engine auto
+//   --extra '{"rectT2":2}'       JSON merged into the configs of the low precisions
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { EngineChoice } from '../src/kernels/index.ts';
 import { KLShampoo } from '../src/optimizers/kl-shampoo.ts';
 import { KLSOAP } from '../src/optimizers/kl-soap.ts';
 import type { Optimizer, Param } from '../src/optimizers/optimizer.ts';
+import { Shampoo } from '../src/optimizers/shampoo.ts';
 import { SOAP } from '../src/optimizers/soap.ts';
 import type { Precision } from '../src/storage/precision.ts';
 
@@ -25,8 +27,11 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '5' },
     frequency: { type: 'string', default: '10' },
     engine: { type: 'string', default: 'auto' },
+    // JSON merged into the low-precision configs, e.g. '{"rectT2":2}'
+    extra: { type: 'string', default: '{}' },
   },
 });
+const extra = JSON.parse(values.extra) as Record<string, unknown>;
 const [m, n] = values.shape.split('x').map(Number);
 const rounds = Math.max(1, Number(values.rounds));
 const frequency = Number(values.frequency);
@@ -34,10 +39,22 @@ const engine = values.engine as EngineChoice;
 const precisions = ['fp32', ...values.precisions.split(',').filter((p) => p !== 'fp32')] as Precision[];
 
 type Make = (p: Param[], precision: Precision) => Optimizer;
+/** The options every optimizer gets, plus `--extra` for the low precisions. */
+const common = (precision: Precision) => ({ precision, engine, ...(precision === 'fp32' ? {} : extra) });
 const MAKERS: Record<string, Make> = {
-  soap: (p, precision) => new SOAP(p, { preconditionFrequency: frequency, precision, engine }),
-  'kl-soap': (p, precision) => new KLSOAP(p, { preconditionFrequency: frequency, precision, engine }),
-  'kl-shampoo': (p, precision) => new KLShampoo(p, { preconditionFrequency: frequency, precision, engine }),
+  soap: (p, precision) => new SOAP(p, { preconditionFrequency: frequency, ...common(precision) }),
+  'kl-soap': (p, precision) => new KLSOAP(p, { preconditionFrequency: frequency, ...common(precision) }),
+  'kl-shampoo': (p, precision) =>
+    new KLShampoo(p, { preconditionFrequency: frequency, ...common(precision) }),
+  shampoo: (p, precision) => new Shampoo(p, { preconditionFrequency: frequency, ...common(precision) }),
+  // The 4-bit paper's form, statistics and roots every `frequency` steps.
+  'shampoo-lowbit': (p, precision) =>
+    new Shampoo(p, {
+      variant: 'lowbit',
+      statComputeSteps: frequency,
+      precComputeSteps: frequency,
+      ...common(precision),
+    }),
 };
 
 function gradients(count: number): Float32Array[] {
@@ -61,7 +78,9 @@ console.log('# storage precisions: amortized step time, side by side');
 console.log(
   `node ${process.version}, ${cpus()[0]?.model ?? 'unknown cpu'} ×${cpus().length}, load ${loadavg()
     .map((x) => x.toFixed(2))
-    .join(' ')}, weight ${m}×${n}, preconditionFrequency ${frequency}, rounds ${rounds}\n`,
+    .join(
+      ' ',
+    )}, weight ${m}×${n}, preconditionFrequency ${frequency}, rounds ${rounds}, extra ${values.extra}\n`,
 );
 console.log(
   '| method | precision | engine | step, median (ms) | step, best (ms) | median / fp32 | best / fp32 |',
