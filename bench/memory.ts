@@ -8,8 +8,11 @@ import { AdamW } from '../src/optimizers/adamw.ts';
 import { KLShampoo } from '../src/optimizers/kl-shampoo.ts';
 import { KLSOAP } from '../src/optimizers/kl-soap.ts';
 import type { Optimizer, Param, StateBytes } from '../src/optimizers/optimizer.ts';
+import { Shampoo } from '../src/optimizers/shampoo.ts';
+import type { ShampooConfig } from '../src/optimizers/shampoo-config.ts';
 import { SOAP } from '../src/optimizers/soap.ts';
 import { PRECISIONS } from '../src/storage/precision.ts';
+import { shampooStateBytes } from './shampoo-state-formulas.ts';
 import { type Bytes, type StorageFormulaOptions, stateBytes, total } from './state-formulas.ts';
 
 interface Row {
@@ -44,6 +47,26 @@ const ROWS: Row[] = [
       })),
     ),
   ),
+  // Shampoo, both forms (docs/storage.md, Shampoo section; formulas in bench/shampoo-state-formulas.ts). A
+  // weight larger than the max order is blocked, for which no formula is written down.
+  ...PRECISIONS.flatMap((precision) =>
+    (
+      [
+        ['Shampoo', 'distributed', { graftingConfig: { type: 'adam' } }, { grafting: true }],
+        ['Shampoo lowbit', 'lowbit', { variant: 'lowbit' }, {}],
+      ] as const
+    ).flatMap(([title, variant, config, formula]) =>
+      (precision === 'fp32' ? [{}] : [{}, { momentPrecision: 'fp32' as const }]).map((extra) => ({
+        label: `${title} ${precision}${'momentPrecision' in extra ? ', fp32 moments' : ''}`,
+        create: (p: Param[]) =>
+          new Shampoo(p, { ...ENGINE, ...config, precision, ...extra } as ShampooConfig),
+        analytic: (m: number, n: number) =>
+          Math.max(m, n) > (variant === 'lowbit' ? 1200 : 1024)
+            ? null
+            : shampooStateBytes(variant, m, n, { precision, ...extra }, formula),
+      })),
+    ),
+  ),
 ];
 
 const { values } = parseArgs({ options: { shapes: { type: 'string', default: '1024x1024,4096x1024' } } });
@@ -51,7 +74,7 @@ const shapes = values.shapes.split(',').map((s) => s.split('x').map(Number) as [
 
 const MiB = 1024 * 1024;
 const mib = (b: number) => (b / MiB).toFixed(3);
-const KINDS = ['moment', 'factor', 'basis', 'eigenvalues', 'scales', 'counter'] as const;
+const KINDS = ['moment', 'grafting', 'factor', 'basis', 'root', 'eigenvalues', 'scales', 'counter'] as const;
 
 const measured = new Map<string, StateBytes>();
 console.log('# optimizer state per weight matrix (bytes; MiB = 2^20 bytes)\n');
@@ -78,6 +101,8 @@ for (const [m, n] of shapes) {
 const [m0, n0] = shapes[0];
 const at = (label: string) => measured.get(`${m0}x${n0} ${label}`) as StateBytes;
 const precond = (s: StateBytes) => total({ ...s.byKind, moment: 0, counter: 0 });
+/** Shampoo's preconditioner: everything but the moments, the grafting accumulator and the counters. */
+const shampooPrecond = (s: StateBytes) => total({ ...s.byKind, moment: 0, grafting: 0, counter: 0 });
 const adamw = at('AdamW').total;
 const checks: [string, number, string][] = [
   [
@@ -88,6 +113,17 @@ const checks: [string, number, string][] = [
   ['4-bit SOAP total, fp32 moments / AdamW', at('SOAP 4bit, fp32 moments').total / adamw, '≤ 1.25'],
   ['4-bit SOAP total, bf16 moments (auto) / AdamW', at('SOAP 4bit').total / adamw, '≤ 0.75'],
   ['bf16 SOAP total / fp32 SOAP total', at('SOAP bf16').total / at('SOAP fp32').total, '≤ 0.55'],
+  [
+    '4-bit Shampoo lowbit preconditioner / fp32 (ALGORITHMS.md §5.6: ≈ 1/7)',
+    shampooPrecond(at('Shampoo lowbit 4bit')) / shampooPrecond(at('Shampoo lowbit fp32')),
+    '≤ 1/6',
+  ],
+  [
+    '4-bit Shampoo (distributed) preconditioner / fp32',
+    shampooPrecond(at('Shampoo 4bit')) / shampooPrecond(at('Shampoo fp32')),
+    '≤ 1/4',
+  ],
+  ['bf16 Shampoo (distributed) total / fp32 total', at('Shampoo bf16').total / at('Shampoo fp32').total, '—'],
 ];
 console.log(`\n| at ${m0}×${n0} | ratio | target |\n|---|---:|---|`);
 for (const [what, ratio, target] of checks) console.log(`| ${what} | ${ratio.toFixed(3)} | ${target} |`);

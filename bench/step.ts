@@ -77,6 +77,23 @@ const METHODS: BenchMethod[] = [
     create: (p, engine) =>
       new Shampoo(p, { variant: 'lowbit', statComputeSteps: 10, precComputeSteps: 10, engine }),
   },
+  // Storage precisions of Shampoo (keys `shampoo:precision`, `shampoo-lowbit:precision`).
+  ...(['bf16', '4bit', 'bf16-naive', '4bit-naive'] as const).flatMap((precision) => [
+    {
+      key: `shampoo:${precision}`,
+      label: `Shampoo ${precision}, f=10`,
+      period: 10,
+      create: (p: Param[], engine: EngineChoice) =>
+        new Shampoo(p, { preconditionFrequency: 10, precision, engine }),
+    },
+    {
+      key: `shampoo-lowbit:${precision}`,
+      label: `Shampoo (4-bit paper form) ${precision}, T1=T2=10`,
+      period: 10,
+      create: (p: Param[], engine: EngineChoice) =>
+        new Shampoo(p, { variant: 'lowbit', statComputeSteps: 10, precComputeSteps: 10, precision, engine }),
+    },
+  ]),
   // Storage precisions of the eigenbasis methods (keys `method:precision`, e.g. `soap:4bit`).
   ...(['soap', 'kl-shampoo', 'kl-soap'] as const).flatMap((key) =>
     (['bf16', '4bit', 'bf16-naive', '4bit-naive'] as const).map((precision) => {

@@ -163,7 +163,8 @@ export class DistributedShampoo implements ShampooVariant {
   private readonly powScratch: F32Buffer;
   /** d×d scratch: a decoded factor or root, decoded eigenvectors, a new basis. */
   private readonly decoded: F32Buffer;
-  private readonly decodedVectors: F32Buffer;
+  /** Eigendecomposed with parameter-coordinate stores only: the decoded current eigenvectors. */
+  private readonly decodedVectors: F32Buffer | null;
   private readonly eigenvectors64: Float64Array;
   private readonly sideScratch: SideScratch | null;
 
@@ -202,7 +203,8 @@ export class DistributedShampoo implements ShampooVariant {
     const rotated = cfg.precision === 'bf16' || cfg.precision === '4bit';
     this.sideScratch = rotated ? new SideScratch(host.kernels, maxDim) : null;
     this.decoded = arena.f32(maxDim * maxDim);
-    this.decodedVectors = arena.f32(maxDim * maxDim);
+    this.decodedVectors =
+      cfg.preconditioner.type === 'eigendecomposed' && !rotated ? arena.f32(maxDim * maxDim) : null;
     this.rootScratch = {
       q: arena.f32(maxDim * maxDim),
       qs: arena.f32(maxDim * maxDim),
@@ -545,7 +547,7 @@ export class DistributedShampoo implements ShampooVariant {
       current.fill(0, 0, n * n);
       for (let i = 0; i < n; i++) current[i * n + i] = 1;
     } else {
-      current = f.vectors!.read(this.decodedVectors).view();
+      current = f.vectors!.read(this.decodedVectors!).view();
     }
     const status =
       pc.computation === 'qr'
