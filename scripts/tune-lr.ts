@@ -4,7 +4,9 @@
  * loss and the test loss. CPU-heavy: run it alone.
  *
  *   node --import tsx scripts/tune-lr.ts [--task mnist-mlp] [--steps 200] [--batch-size 128] [--seed 1]
- *        [--methods adamw,soap] [--lrs 3e-4,1e-3,3e-3]
+ *        [--methods adamw,soap] [--lrs 3e-4,1e-3,3e-3] [--config '{"epsilon":1e-8}']
+ *
+ * `--config` adds hyperparameters on top of the CLI's per-method settings (METHOD_CONFIG).
  */
 import { parseArgs } from 'node:util';
 import { useBackend } from '../src/cli/backend.ts';
@@ -24,6 +26,7 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '1' },
     methods: { type: 'string', default: Object.keys(METHODS).join(',') },
     lrs: { type: 'string', default: '1e-4,3e-4,1e-3,3e-3,1e-2' },
+    config: { type: 'string', default: '{}' },
   },
 });
 const task = values.task as TaskName;
@@ -32,10 +35,13 @@ const batchSize = Number(values['batch-size'] ?? TASK_DEFAULTS[task].batchSize);
 const seed = Number(values.seed);
 const methods = values.methods.split(',') as MethodName[];
 const lrs = values.lrs.split(',').map(Number);
+const extraConfig = JSON.parse(values.config) as Record<string, unknown>;
 
 await useBackend('wasm');
 const data = loadTask({ task, batchSize, hidden: [512, 256] });
-console.log(`# lr sweep: ${task}, ${steps} steps, batch ${batchSize}, seed ${seed}, wasm backend`);
+console.log(
+  `# lr sweep: ${task}, ${steps} steps, batch ${batchSize}, seed ${seed}, wasm backend, extra config ${values.config}`,
+);
 console.log('| method | lr | final smoothed train loss | test loss | test acc | wall-clock s |');
 console.log('|---|---:|---:|---:|---:|---:|');
 for (const method of methods) {
@@ -46,7 +52,7 @@ for (const method of methods) {
         spec: { label: method, method },
         lr,
         engine: 'auto',
-        extra: METHOD_CONFIG[method],
+        extra: { ...METHOD_CONFIG[method], ...extraConfig },
         steps,
         batchSize,
         seed,

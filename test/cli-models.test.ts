@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { useBackend } from '../src/cli/backend.ts';
 import { CausalSelfAttention } from '../src/cli/models/causal-self-attention.ts';
+import { LayerNorm } from '../src/cli/models/layer-norm.ts';
 import { buildMlp } from '../src/cli/models/mlp.ts';
 import { TokenEmbedding } from '../src/cli/models/token-embedding.ts';
 import { buildTransformerLm } from '../src/cli/models/transformer-lm.ts';
@@ -173,6 +174,48 @@ for (const backend of ['cpu', 'wasm'] as const) {
     layer.dispose();
   });
 }
+
+test('layer norm over the last axis equals a float64 oracle, and so do its γ and β gradients', async () => {
+  await useBackend('wasm');
+  const [rows, width] = [6, 5];
+  const layer = new LayerNorm({ epsilon: 1e-5 });
+  const x = randomArray(rows * width, 21, 3);
+  const input = tf.tensor3d(x, [2, 3, width]);
+  layer.apply(input);
+  const gamma = randomArray(width, 22);
+  const beta = randomArray(width, 23);
+  layer.setWeights([tf.tensor1d(gamma), tf.tensor1d(beta)]);
+  const dy = randomArray(rows * width, 24);
+  const vars = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+  const { value, grads } = tf.variableGrads(
+    () => tf.sum(tf.mul(layer.apply(input) as tf.Tensor, tf.tensor3d(dy, [2, 3, width]))) as tf.Scalar,
+    vars,
+  );
+  const y = (layer.apply(input) as tf.Tensor).dataSync();
+  const gGamma = new Float64Array(width);
+  const gBeta = new Float64Array(width);
+  let dot = 0;
+  for (let r = 0; r < rows; r++) {
+    const row = Array.from(x.subarray(r * width, (r + 1) * width));
+    const mean = row.reduce((a, b) => a + b, 0) / width;
+    const variance = row.reduce((a, b) => a + (b - mean) ** 2, 0) / width;
+    for (let j = 0; j < width; j++) {
+      const normed = (row[j] - mean) / Math.sqrt(variance + 1e-5);
+      const want = normed * gamma[j] + beta[j];
+      assert.ok(Math.abs(y[r * width + j] - want) < 1e-5, `y[${r},${j}]`);
+      gGamma[j] += dy[r * width + j] * normed;
+      gBeta[j] += dy[r * width + j];
+      dot += dy[r * width + j] * want;
+    }
+  }
+  assert.ok(Math.abs(value.dataSync()[0] - dot) < 1e-4);
+  const [gg, gb] = vars.map((v) => grads[v.name].dataSync());
+  for (let j = 0; j < width; j++) {
+    assert.ok(Math.abs(gg[j] - gGamma[j]) < 1e-5, `dγ[${j}]`);
+    assert.ok(Math.abs(gb[j] - gBeta[j]) < 1e-5, `dβ[${j}]`);
+  }
+  layer.dispose();
+});
 
 test('MLP: 784-512-256-10 shapes, seeded and reproducible', async () => {
   await useBackend('cpu');

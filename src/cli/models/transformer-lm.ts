@@ -1,6 +1,7 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import { Prng } from '../prng.ts';
 import { CausalSelfAttention } from './causal-self-attention.ts';
+import { LayerNorm } from './layer-norm.ts';
 import { PositionEmbedding } from './position-embedding.ts';
 import { TokenEmbedding } from './token-embedding.ts';
 
@@ -38,7 +39,7 @@ export function buildTransformerLm(cfg: TransformerLmConfig, seed: number): tfl.
     embedded,
   ) as tfl.SymbolicTensor;
   for (let i = 0; i < cfg.layers; i++) {
-    const ln1 = tfl.layers.layerNormalization({ epsilon: 1e-5, name: `block${i}_ln1` }).apply(x);
+    const ln1 = new LayerNorm({ epsilon: 1e-5, name: `block${i}_ln1` }).apply(x);
     const attn = new CausalSelfAttention({
       heads: cfg.heads,
       seed: seeds.seed(),
@@ -47,7 +48,7 @@ export function buildTransformerLm(cfg: TransformerLmConfig, seed: number): tfl.
     x = tfl.layers
       .add({ name: `block${i}_residual1` })
       .apply([x, attn as tfl.SymbolicTensor]) as tfl.SymbolicTensor;
-    const ln2 = tfl.layers.layerNormalization({ epsilon: 1e-5, name: `block${i}_ln2` }).apply(x);
+    const ln2 = new LayerNorm({ epsilon: 1e-5, name: `block${i}_ln2` }).apply(x);
     const up = tfl.layers
       .dense({
         units: 4 * cfg.width,
@@ -63,7 +64,7 @@ export function buildTransformerLm(cfg: TransformerLmConfig, seed: number): tfl.
       .add({ name: `block${i}_residual2` })
       .apply([x, down as tfl.SymbolicTensor]) as tfl.SymbolicTensor;
   }
-  const final = tfl.layers.layerNormalization({ epsilon: 1e-5, name: 'final_ln' }).apply(x);
+  const final = new LayerNorm({ epsilon: 1e-5, name: 'final_ln' }).apply(x);
   const logits = tfl.layers
     .dense({ units: cfg.vocabSize, kernelInitializer: glorot(), name: 'lm_head' })
     .apply(final) as tfl.SymbolicTensor;
