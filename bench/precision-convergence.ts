@@ -1,6 +1,6 @@
 // Does each storage precision track fp32? Every method × precision on the Kronecker problem of
-// bench/kronecker-problem.ts, in three regimes: stochastic gradients (noise 1, eigenvalues 10…10⁻² per side,
-// the loss settles on a noise floor); noise-free with very ill-conditioned factors (10…10⁻⁴ per side, where
+// bench/kronecker-problem.ts, in four regimes: stochastic gradients (noise 1, eigenvalues 10…10⁻² per side,
+// the loss settles on a noise floor); noise-free (10…10⁻², then very ill-conditioned 10…10⁻⁴ per side, where
 // bf16 storage of a dense factor loses the small eigenvalues); noise-free with a slow factor EMA
 // (shampooBeta 0.999: increments of 0.1%, below what a dense bf16 or 4-bit factor can store). Each method runs at the learning rate that is best
 // for fp32 on a small grid; a cell is the geometric mean over seeds of final loss / fp32's final loss.
@@ -30,6 +30,7 @@ const [m, n] = values.size.split('x').map(Number);
 
 const REGIMES: { name: string; options: Omit<ProblemOptions, 'seed'>; config?: Record<string, unknown> }[] = [
   { name: 'noisy, κ = 10³', options: { m, n, smallest: 1e-3, noise: 1 } },
+  { name: 'noise-free, κ = 10³', options: { m, n, smallest: 1e-3 } },
   { name: 'noise-free, κ = 10⁵', options: { m, n, smallest: 1e-5 } },
   {
     name: 'noise-free, κ = 10³, shampooBeta 0.999',

@@ -1,6 +1,7 @@
 // Step time of the storage precisions against fp32, measured side by side: every optimizer of one method
 // (fp32 first) runs one refresh period in turn, round after round, so the machine's load drifts over all of
-// them alike; the table gives the median and the best amortized step per precision and the ratios to fp32.
+// them alike; the table gives the median and the best amortized step per precision (wall clock, and the CPU
+// time of this process, which other processes on a shared machine disturb less) and the ratios to fp32.
 // Run with `node --import tsx bench/precision-step.ts`; options:
 //   --shape 1024x1024            weight shape (rows x cols)
 //   --methods soap,kl-soap,kl-shampoo (also shampoo, shampoo-lowbit)
@@ -83,9 +84,9 @@ console.log(
     )}, weight ${m}×${n}, preconditionFrequency ${frequency}, rounds ${rounds}, extra ${values.extra}\n`,
 );
 console.log(
-  '| method | precision | engine | step, median (ms) | step, best (ms) | median / fp32 | best / fp32 |',
+  '| method | precision | engine | wall, median (ms) | wall, best (ms) | CPU, median (ms) | wall median / fp32 | wall best / fp32 | CPU median / fp32 |',
 );
-console.log('|---|---|---|---:|---:|---:|---:|');
+console.log('|---|---|---|---:|---:|---:|---:|---:|---:|');
 const grads = gradients(3);
 for (const method of values.methods.split(',')) {
   const make = MAKERS[method];
@@ -97,22 +98,26 @@ for (const method of values.methods.split(',')) {
     step();
     // Align to the start of a refresh period, so each timed period holds exactly one refresh.
     while (call % frequency !== 1) step();
-    return { precision, opt, step, times: [] as number[] };
+    return { precision, opt, step, times: [] as number[], cpu: [] as number[] };
   });
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < runs.length; i++) {
       const run = runs[(i + r) % runs.length];
       const t0 = performance.now();
+      const c0 = process.cpuUsage();
       for (let s = 0; s < frequency; s++) run.step();
+      const c = process.cpuUsage(c0);
       run.times.push((performance.now() - t0) / frequency);
+      run.cpu.push((c.user + c.system) / 1000 / frequency);
     }
   }
   const ref = runs[0];
   for (const run of runs) {
     const med = median(run.times);
     const best = Math.min(...run.times);
+    const cpu = median(run.cpu);
     console.log(
-      `| ${method} | ${run.precision} | ${run.opt.engine} | ${med.toFixed(1)} | ${best.toFixed(1)} | ${(med / median(ref.times)).toFixed(3)} | ${(best / Math.min(...ref.times)).toFixed(3)} |`,
+      `| ${method} | ${run.precision} | ${run.opt.engine} | ${med.toFixed(1)} | ${best.toFixed(1)} | ${cpu.toFixed(1)} | ${(med / median(ref.times)).toFixed(3)} | ${(best / Math.min(...ref.times)).toFixed(3)} | ${(cpu / median(ref.cpu)).toFixed(3)} |`,
     );
   }
 }
