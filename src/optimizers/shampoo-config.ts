@@ -27,8 +27,8 @@ export type ShampooConfig = DistributedShampooConfig | LowbitShampooConfig;
 
 /**
  * The storage options Shampoo uses (see `StorageOptions` and docs/storage.md, Shampoo section). The 4-bit
- * options take effect under '4bit' and '4bit-naive'; `rectT1`/`rectT2` also under 'bf16' (the bf16 eigenvectors
- * of the low-bit form and the bf16 bases of the distributed form are rectified the same way).
+ * options take effect under '4bit' and '4bit-naive' (`rectT1`/`rectT2`: Björck steps on 4-bit eigenvectors;
+ * bf16 ones are used as decoded).
  */
 export type ShampooStorageOptions = Pick<
   StorageOptions,
@@ -318,9 +318,9 @@ export interface LowbitShampooConfig extends SharedOptions, ShampooStorageOption
   minLowbitSize?: number;
   /** Quantization block size, one of 64…2048 (under '4bit'/'4bit-naive'). Default 64. */
   quanBlocksize?: number;
-  /** Björck iterations before reconstructing a factor from stored 4-bit/bf16 eigenvectors. Integer ≥ 0. Default 1. */
+  /** Björck iterations before reconstructing a factor from stored 4-bit eigenvectors. Integer ≥ 0. Default 1. */
   rectT1?: number;
-  /** Björck iterations before a root from stored 4-bit/bf16 eigenvectors. Integer ≥ 0. Default 4. */
+  /** Björck iterations before a root from stored 4-bit eigenvectors. Integer ≥ 0. Default 4. */
   rectT2?: number;
   /**
    * 0: root from the eigen-parametrization, `Vtᵀ·Diag((λ+ρ)^(−1/4))·Vt` with `ρ = matrixEps·max λ`.

@@ -87,7 +87,9 @@ export function lowbitFactorStorage(cfg: ResolvedLowbitConfig, dim: number): Low
         ? { form: 'eigen', matrix: '4bit', root: '4bit-diag', rectify: true }
         : { form: 'eigen', matrix: 'fp32', root: 'fp32', rectify: false };
     case 'bf16':
-      return { form: 'eigen', matrix: 'bf16', root: 'bf16-diag', rectify: true };
+      // bf16 eigenvectors are orthonormal to ≈ 1e-3 as decoded: Björck would cost 3d³ per iteration for a
+      // root error change of ≈ 1e-3 (docs/storage.md), so they are used as they are.
+      return { form: 'eigen', matrix: 'bf16', root: 'bf16-diag', rectify: false };
     case '4bit-naive':
       return lowbit
         ? { form: 'dense', matrix: '4bit-diag', root: '4bit-diag', rectify: false }
