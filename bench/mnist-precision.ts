@@ -10,6 +10,7 @@
 // --lr soap=3e-3 --out results/mnist-precision.json --backend wasm --engine auto --table-only).
 // Every finished run is written to the JSON file at once; a run already there with the same settings is
 // skipped, so an interrupted invocation continues where it stopped, and subsets accumulate into one table.
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname } from 'node:path';
@@ -39,7 +40,8 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '1' },
     methods: { type: 'string', default: 'adamw,soap,kl-soap,kl-shampoo,shampoo' },
     precisions: { type: 'string', default: PRECISIONS.join(',') },
-    // Learning-rate overrides in the CLI's syntax (`soap=3e-3`, `soap:4bit=1e-3`); default: the CLI's per method.
+    // Learning rates in the CLI's syntax (`soap=3e-3`, `soap:4bit=1e-3`); default: the CLI's per method. Entries
+    // for methods not in --methods are ignored.
     lr: { type: 'string' },
     out: { type: 'string', default: 'results/mnist-precision.json' },
     backend: { type: 'string', default: 'wasm' },
@@ -77,11 +79,19 @@ for (const p of precisions) if (!PRECISIONS.includes(p)) throw new Error(`unknow
 const specs: OptimizerSpec[] = parseOptimizerList(
   methods.flatMap((m) => (m === 'adamw' ? ['adamw'] : precisions.map((p) => `${m}:${p}`))).join(','),
 );
-const lrs = resolveLrs(
-  specs,
-  values.lr === undefined ? new Map() : parseLrList(values.lr, specs),
-  DEFAULT_LR,
-);
+const lrText = lrEntriesFor(values.lr ?? '', methods);
+const lrs = resolveLrs(specs, lrText === '' ? new Map() : parseLrList(lrText, specs), DEFAULT_LR);
+
+/**
+ * Keeps the --lr entries of the methods being run, so that one pinned list (every method's lr) serves the
+ * subset invocations of a resumed table too; the CLI's parser rejects names outside the run.
+ */
+function lrEntriesFor(text: string, run: readonly string[]): string {
+  return text
+    .split(',')
+    .filter((item) => run.includes(item.split('=')[0].split(':')[0].trim().toLowerCase()))
+    .join(',');
+}
 
 /** Everything a run's outcome depends on besides the code; a stored run is reused only if all of it matches. */
 interface RunSettingsKey {
@@ -99,6 +109,8 @@ interface RunSettingsKey {
 interface StoredRun {
   settings: RunSettingsKey;
   finishedAt: string;
+  /** The code the run used: HEAD, and the source files that differed from it (an invocation may span commits). */
+  code: { commit: string; modified: string[] };
   /** Load average (1 min) before and after the run: step times are only comparable at similar load. */
   loadAverage: [number, number];
   method: string;
@@ -124,6 +136,19 @@ interface ResultsFile {
 }
 
 const keyOf = (s: RunSettingsKey) => JSON.stringify(s);
+
+function codeVersion(): StoredRun['code'] {
+  const git = (...args: string[]) => execFileSync('git', args, { encoding: 'utf8' }).trim();
+  try {
+    const modified = git('status', '--porcelain', '--', 'src', 'bench/mnist-precision.ts')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.slice(3));
+    return { commit: git('rev-parse', 'HEAD'), modified };
+  } catch {
+    return { commit: 'unknown', modified: [] };
+  }
+}
 
 function settingsFor(spec: OptimizerSpec, lr: number): RunSettingsKey {
   return {
@@ -248,6 +273,8 @@ if (!values['table-only'] && todo.length > 0) {
     `${todo.length} run(s) to do, ${done} already in ${values.out}; ${steps} steps, batch ${batchSize}, seed ${seed}`,
   );
   const progress = new LineProgress((line) => console.log(line));
+  // Read once, before the first run: tsx has loaded the sources by now, so this is the code that runs.
+  const code = codeVersion();
   for (const t of todo) {
     const loadBefore = loadavg()[0];
     const r = await runOne(
@@ -267,6 +294,7 @@ if (!values['table-only'] && todo.length > 0) {
     const stored: StoredRun = {
       settings: t.key,
       finishedAt: new Date().toISOString(),
+      code,
       loadAverage: [loadBefore, loadavg()[0]],
       method: r.method,
       precision: r.precision,
