@@ -232,7 +232,7 @@ test('MLP: 784-512-256-10 shapes, seeded and reproducible', async () => {
   for (const m of [a, b, c]) m.dispose();
 });
 
-test('WASM transposed-matmul fast path: same products and gradients as the CPU backend, nothing leaked', async () => {
+test('WASM matmul fast paths (transposes, batched SIMD gemm): same products and gradients as the CPU backend, nothing leaked', async () => {
   const cases: [number[], number[], boolean, boolean][] = [
     [[7, 5], [5, 3], false, false],
     [[5, 7], [5, 3], true, false],
@@ -240,6 +240,13 @@ test('WASM transposed-matmul fast path: same products and gradients as the CPU b
     [[5, 7], [3, 5], true, true],
     [[2, 3, 6, 4], [2, 3, 6, 5], true, false],
     [[2, 3, 4, 6], [1, 3, 5, 6], false, true],
+    // Batched products (the SIMD gemm path): equal batch dims, a broadcast side, batch 1, both transposes.
+    [[4, 2, 7, 5], [4, 2, 5, 3], false, false],
+    [[4, 2, 5, 7], [4, 2, 3, 5], true, true],
+    [[1, 7, 5], [3, 5, 2], false, false],
+    [[3, 7, 5], [1, 2, 5], false, true],
+    [[1, 17, 9], [1, 9, 65], false, false],
+    [[6, 3, 4, 5], [5, 2], false, false],
   ];
   const compute = () =>
     cases.map(([sa, sb, ta, tb], i) =>

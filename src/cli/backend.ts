@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { CliRunError } from './usage-error.ts';
-import { patchWasmTransposedMatMul } from './wasm-matmul-patch.ts';
+import { patchWasmMatMul } from './wasm-matmul-patch.ts';
 
 export const BACKENDS = ['wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -50,7 +50,7 @@ export async function useBackend(name: BackendName): Promise<{ backend: string; 
   }
   if (!ok || tf.getBackend() !== name) throw new CliRunError(`cannot start the tfjs '${name}' backend`);
   if (name === 'wasm') {
-    patchWasmTransposedMatMul();
+    patchWasmMatMul();
     const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
     const threads = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
     return { backend: name, wasmFeatures: `simd=${simd}, threads=${threads}` };

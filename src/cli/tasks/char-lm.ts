@@ -5,7 +5,7 @@ import { Prng } from '../prng.ts';
 import type { Batch, EvalResult, Task, TaskRun } from './task.ts';
 
 /** Evaluation windows per split (each scores `context` next-character predictions). */
-const EVAL_WINDOWS = 128;
+const EVAL_WINDOWS = 64;
 const EVAL_CHUNK = 32;
 
 /**
