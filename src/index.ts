@@ -25,8 +25,6 @@ export {
 } from './kernels/index.ts';
 export { AdamW, type AdamWConfig } from './optimizers/adamw.ts';
 export type { Precision, SharedOptions } from './optimizers/common-config.ts';
-export type { StorageOptions } from './optimizers/storage-config.ts';
-export type { MomentPrecision, SubspaceSelection } from './storage/precision.ts';
 export type { EigenbasisOptions, InitialBasis } from './optimizers/eigenbasis-optimizer.ts';
 export type { KLConfig } from './optimizers/kl-optimizer.ts';
 export { KLShampoo, type KLShampooConfig } from './optimizers/kl-shampoo.ts';
@@ -53,3 +51,5 @@ export type {
   ShampooPreconditionerConfig,
 } from './optimizers/shampoo-config.ts';
 export { SOAP, type SOAPConfig } from './optimizers/soap.ts';
+export type { StorageOptions } from './optimizers/storage-config.ts';
+export type { MomentPrecision, SubspaceSelection } from './storage/precision.ts';
