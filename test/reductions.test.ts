@@ -58,7 +58,7 @@ function runOracle(
   });
 }
 
-function runOptimizer(opt: Optimizer, params: Param[], grads: Float32Array[][]): void {
+function runOptimizer(opt: Optimizer, grads: Float32Array[][]): void {
   for (const g of grads) opt.step(g);
 }
 
@@ -90,7 +90,7 @@ test('SOAP with identity bases and no refreshes is Adam with SOAP’s ε and bia
     preconditionFrequency: Number.POSITIVE_INFINITY,
     precondition1d: true,
   });
-  runOptimizer(opt, params, grads);
+  runOptimizer(opt, grads);
   const expected = runOracle(
     start,
     grads,
@@ -154,7 +154,7 @@ test('KL-SOAP with identity bases and no refreshes is Adam without bias correcti
     initialBasis: 'identity',
     preconditionFrequency: Number.POSITIVE_INFINITY,
   });
-  runOptimizer(opt, params, grads);
+  runOptimizer(opt, grads);
   const eigen = { beta1: b1, beta2: b2 };
   const expected = runOracle(
     start.slice(0, 2),
@@ -189,7 +189,7 @@ test('KL-Shampoo with identity bases and frozen estimates is SGD with momentum s
     initialBasis: 'identity',
     preconditionFrequency: Number.POSITIVE_INFINITY,
   });
-  runOptimizer(opt, params, grads);
+  runOptimizer(opt, grads);
   // s = 1/sqrt(f) on each of the k sides; S = Π s/(1 + ε·Π s) with Π s = f^(−k/2): 1/(f + ε) for a matrix.
   const expected = start.slice(0, 2).map((p) => {
     const prod = initFactor ** (-p.shape.length / 2);
