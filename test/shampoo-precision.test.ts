@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { shampooStateBytes } from '../bench/shampoo-state-formulas.ts';
 import { total } from '../bench/state-formulas.ts';
-import { NonFiniteError, StateDictError } from '../src/errors.ts';
+import { ConvergenceError, NonFiniteError, StateDictError } from '../src/errors.ts';
 import type { Param, StateDict } from '../src/optimizers/optimizer.ts';
 import { Shampoo } from '../src/optimizers/shampoo.ts';
 import type { ShampooConfig } from '../src/optimizers/shampoo-config.ts';
@@ -203,4 +203,57 @@ test('stateBytes by kind equal the analytic formulas (one 72×64 weight, every p
     return total({ ...b, moment: 0, counter: 0 });
   };
   assert.ok(pre('fp32') / pre('4bit') > 6.9, `${pre('fp32') / pre('4bit')}`);
+});
+
+test('failure policy under every low precision: a failed refresh stores nothing, counts, then throws atomically', () => {
+  for (const [name, variant] of [
+    ['lowbit', { variant: 'lowbit', statComputeSteps: 1, precComputeSteps: 1, maxConsecutiveFailures: 1 }],
+    ['distributed', { betas: [0.9, 0.99], preconditionFrequency: 1, maxConsecutiveFailures: 1 }],
+  ] as [string, ShampooConfig][]) {
+    // The low-bit form's naive refresh (eigh of the stored A, negative eigenvalues clamped) cannot fail on
+    // finite input, so its failure path is not reachable through the state.
+    const failing = PRECISIONS.filter((p) => p !== 'fp32' && !(name === 'lowbit' && p.endsWith('-naive')));
+    for (const precision of failing) {
+      const label = `${name} ${precision}`;
+      const params = makeParams(3);
+      const opt = new Shampoo(params, { ...variant, precision } as ShampooConfig);
+      for (let t = 0; t < 2; t++) opt.step(grads(params, t));
+      // Every fp32 and bf16 value of the statistics (eigenvalues, diagonals, bf16 matrices, the scales of their
+      // 4-bit codes) huge: a reconstructed or bias-corrected factor overflows float32, so every refresh fails.
+      const poisoned = opt.stateDict();
+      for (const t of poisoned.tensors) {
+        const statistics =
+          t.kind === 'factor' || t.kind === 'eigenvalues' || /eigenvectors|factor/.test(t.name);
+        if (!statistics) continue;
+        if (t.dtype === 'f32') (t.data as Float32Array).fill(3e38);
+        if (t.dtype === 'u16') (t.data as Uint16Array).fill(0x7f00); // bf16 1.7e38
+      }
+      opt.loadStateDict(poisoned);
+      // What only a successful refresh writes: roots, bases, eigenvectors (and their scales).
+      const kept = (sd: StateDict) =>
+        sd.tensors.filter(
+          (t) => t.kind === 'root' || t.kind === 'basis' || /root|basis|eigenvectors/.test(t.name),
+        );
+      opt.step(grads(params, 2));
+      assert.equal(opt.consecutiveFailures, 1, label);
+      const after = opt.stateDict();
+      kept(poisoned).forEach((t, i) => {
+        assert.ok(
+          sameBits(t.data, kept(after)[i].data),
+          `${label}: ${t.name} unchanged by the failed refresh`,
+        );
+      });
+      for (const t of after.tensors) {
+        if (t.dtype === 'f32')
+          assert.ok((t.data as Float32Array).every(Number.isFinite), `${label}: ${t.name}`);
+      }
+      const before = opt.stateDict();
+      const paramsBefore = params.map((p) => p.data.slice());
+      assert.throws(() => opt.step(grads(params, 3)), ConvergenceError, label);
+      assertSameState(before, opt.stateDict(), `${label} after the throw`);
+      params.forEach((p, i) => {
+        assert.ok(sameBits(p.data, paramsBefore[i]), label);
+      });
+    }
+  }
 });
