@@ -9,7 +9,8 @@ import { publicShampooConfig } from './shampoo-public-config.ts';
 import { KernelShampooState } from './shampoo-state.ts';
 
 /**
- * Shampoo with fp32 state, in the two forms the literature uses, chosen by `config.variant`:
+ * Shampoo, in the two forms the literature uses, chosen by `config.variant`, with its state in any storage
+ * `precision` ('fp32', 'bf16', '4bit', 'bf16-naive', '4bit-naive'; docs/storage.md, Shampoo section):
  *
  * - `'distributed'` (default): Meta's Distributed Shampoo (facebookresearch/optimizers). EMA or summed
  *   Kronecker factors with bias correction, inverse roots by eigh (or eigenvectors by eigh / the QR algorithm)
@@ -17,9 +18,10 @@ import { KernelShampooState } from './shampoo-state.ts';
  *   (SGD/AdaGrad/RMSprop/Adam), filtered gradient, weight decay, optional momentum. Config keys are the
  *   reference's camelCased; nested configs are type-tagged plain objects, e.g.
  *   `graftingConfig: { type: 'adam', beta2: 0.999, epsilon: 1e-8 }`.
- * - `'lowbit'`: the 4-bit Shampoo paper's algorithm (`shampoo2.py` ShampooAdamW/ShampooSGD) with 32-bit state:
- *   eigen-parametrized factors refreshed by one warm-started QR power step every `statComputeSteps`, roots
- *   every `precComputeSteps`, layer-wise norm grafting into AdamW or SGD with momentum.
+ * - `'lowbit'`: the 4-bit Shampoo paper's algorithm (`shampoo2.py` ShampooAdamW/ShampooSGD; `precision: '4bit'`
+ *   is its 4-bit form): eigen-parametrized factors refreshed by one warm-started QR power step every
+ *   `statComputeSteps`, roots every `precComputeSteps`, layer-wise norm grafting into AdamW or SGD with
+ *   momentum.
  *
  * Every refresh is guarded: a non-finite factor or a failed decomposition keeps the previous root and is
  * counted per block; more than `maxConsecutiveFailures` in a row throws `ConvergenceError` with the optimizer
