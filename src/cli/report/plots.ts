@@ -71,7 +71,7 @@ export function lossChartSpec(plot: PlotSpec): TopLevelSpec {
         mark: { type: 'line', strokeWidth: 1, opacity: 0.22, clip: true },
         encoding: {
           x,
-          y: { field: 'raw', type: 'quantitative', scale: { type: 'log' }, title: plot.yTitle },
+          y: { field: 'raw', type: 'quantitative', scale: { type: 'log', nice: false }, title: plot.yTitle },
           color,
           detail: { field: 'optimizer' },
         },
@@ -80,7 +80,12 @@ export function lossChartSpec(plot: PlotSpec): TopLevelSpec {
         mark: { type: 'line', strokeWidth: 2.2, clip: true },
         encoding: {
           x,
-          y: { field: 'smoothed', type: 'quantitative', scale: { type: 'log' }, title: plot.yTitle },
+          y: {
+            field: 'smoothed',
+            type: 'quantitative',
+            scale: { type: 'log', nice: false },
+            title: plot.yTitle,
+          },
           color,
         },
       },
