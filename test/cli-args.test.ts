@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { benchScriptPath } from '../src/cli/bench.ts';
 import {
   DEFAULT_LR,
   parsePositiveInt,
@@ -224,4 +225,18 @@ test('launcher: bin/shampoo-ts.js runs the CLI and returns its exit codes', () =
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /^error: unknown task 'nope'/);
   assert.match(bad.stderr, /Usage: shampoo-ts compare/);
+});
+
+test('bench: runs bench/step.ts in a child process with the arguments after --', {
+  skip: !existsSync(benchScriptPath('step')),
+}, () => {
+  const bin = join(import.meta.dirname, '..', 'bin', 'shampoo-ts.js');
+  const r = spawnSync(
+    process.execPath,
+    [bin, 'bench', '--only', 'step', '--', '--shapes', '16x8', '--methods', 'adamw', '--rounds', '1'],
+    { encoding: 'utf8', cwd: tmpdir() },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /== bench\/step\.ts/);
+  assert.match(r.stdout, /AdamW/);
 });
