@@ -210,6 +210,16 @@ test('CLI: a precision the method does not support is refused by name before any
   assert.equal(r.out, '', 'no run started');
 });
 
+test('CLI: an --out that cannot be written is refused before any training', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cli-out-'));
+  const file = join(dir, 'plain-file');
+  writeFileSync(file, 'x');
+  const r = await cli('compare', '--optimizers', 'adamw', '--backend', 'cpu', '--out', join(file, 'sub'));
+  assert.equal(r.code, EXIT.usage);
+  assert.match(r.err, /^error: --out: cannot write to /);
+  assert.equal(r.out, '', 'no run started');
+});
+
 test('CLI: no arguments prints the help and exits 2', async () => {
   const r = await cli();
   assert.equal(r.code, EXIT.usage);

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -13,7 +13,7 @@ import { loadTask } from './tasks/load-task.ts';
 import { smoothingSpan } from './train/curves.ts';
 import { isAvailable, preflight } from './train/optimizer-factory.ts';
 import { type RunRecord, runOne } from './train/run.ts';
-import { UsageError } from './usage-error.ts';
+import { CliRunError, UsageError } from './usage-error.ts';
 
 export interface CompareIo {
   /** Writes one line of the report. */
@@ -32,6 +32,15 @@ export interface CompareOutput {
 /** Rounds to `digits` significant digits for results.json (float32 losses carry no more). */
 function sig(x: number, digits = 7): number | null {
   return Number.isFinite(x) ? Number(x.toPrecision(digits)) : null;
+}
+
+/** Writes one output file; a failure names the file (the runs' results are also on stdout). */
+function writeOutput(path: string, data: string | Uint8Array): void {
+  try {
+    writeFileSync(path, data);
+  } catch (e) {
+    throw new CliRunError(`cannot write ${path}: ${(e as Error).message}`);
+  }
 }
 
 /** Trains every optimizer on the task from the same seed and writes the table, results.json and plots. */
@@ -56,6 +65,13 @@ export async function runCompare(
   const settings = specs.map((s, i) => ({ lr: lrs[i], engine: opts.engine, extra: METHOD_CONFIG[s.method] }));
   preflight(specs, settings);
 
+  // The output directory is created before training, so a bad --out fails now, not after the runs.
+  try {
+    mkdirSync(opts.out, { recursive: true });
+    accessSync(opts.out, constants.W_OK);
+  } catch (e) {
+    throw new UsageError(`--out: cannot write to ${opts.out}: ${(e as Error).message}`);
+  }
   const backendInfo = await useBackend(opts.backend);
   const t0 = performance.now();
   const task = loadTask(opts);
@@ -90,12 +106,11 @@ export async function runCompare(
   const notes = tableNotes(task.lossUnit, span, reference);
   for (const n of notes) io.print(n);
 
-  mkdirSync(opts.out, { recursive: true });
   const files: Record<string, string> = {
     table: join(opts.out, 'table.md'),
     results: join(opts.out, 'results.json'),
   };
-  writeFileSync(
+  writeOutput(
     files.table,
     `# shampoo-ts compare: ${opts.task}\n\n${table}\n\n${notes.map((n) => `${n}\n`).join('')}`,
   );
@@ -165,7 +180,7 @@ export async function runCompare(
     })),
     files,
   };
-  writeFileSync(files.results, `${JSON.stringify(results, null, 1)}\n`);
+  writeOutput(files.results, `${JSON.stringify(results, null, 1)}\n`);
   io.print('');
   for (const [kind, path] of Object.entries(files)) io.print(`wrote ${kind.padEnd(16)} ${path}`);
   return { runs, summaries, ...(reference ? { reference } : {}), table, files };
@@ -220,8 +235,8 @@ async function writePlots(
     const svg = await renderSvg(chart.spec);
     const svgPath = join(opts.out, `${chart.name}.svg`);
     const pngPath = join(opts.out, `${chart.name}.png`);
-    writeFileSync(svgPath, svg);
-    writeFileSync(pngPath, svgToPng(svg));
+    writeOutput(svgPath, svg);
+    writeOutput(pngPath, svgToPng(svg));
     files[`${chart.name} svg`] = svgPath;
     files[`${chart.name} png`] = pngPath;
   }

@@ -6,7 +6,7 @@ import { runBench } from './bench.ts';
 import { runCompare } from './compare.ts';
 import { resolveCompareOptions } from './compare-options.ts';
 import { buildProgram, type Invocation } from './program.ts';
-import { BarProgress, LineProgress, NoProgress, type ProgressSink } from './report/progress.ts';
+import { BarProgress, LineProgress, type ProgressSink } from './report/progress.ts';
 import { CliRunError, UsageError } from './usage-error.ts';
 
 export interface CliIo {
@@ -111,5 +111,3 @@ export async function main(
     return EXIT.failure;
   }
 }
-
-export { NoProgress };
