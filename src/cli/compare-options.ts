@@ -50,7 +50,7 @@ export const METHOD_CONFIG: Readonly<Record<MethodName, Readonly<Record<string, 
 export const TASK_DEFAULTS: Readonly<Record<TaskName, { steps: number; batchSize: number }>> = {
   'mnist-mlp': { steps: 200, batchSize: 128 },
   idx: { steps: 200, batchSize: 128 },
-  'char-lm': { steps: 100, batchSize: 16 },
+  'char-lm': { steps: 80, batchSize: 16 },
 };
 
 /** Every method at fp32: the comparison run when --optimizers is not given. */
