@@ -65,6 +65,13 @@ test('reference: the plain AdamW run; steps to its final smoothed loss and the r
   assert.equal(pickReference([low, soap])?.label, 'adamw:bf16');
   assert.equal(pickReference([run('adamw', 'adamw', [1], { step: 2, error: 'x' }), soap]), undefined);
   assert.equal(summarize([soap], 1).reference, undefined);
+  // A reference that dips below its final value early is still credited with its whole run.
+  const noisy = run('adamw', 'adamw', [4, 0.9, 2, 1.5, 1.2, 1.0]);
+  const s2 = summarize([noisy, soap], 1);
+  assert.equal(s2.reference?.steps, 6);
+  assert.equal(s2.summaries[0].stepsToReference, 6);
+  assert.equal(s2.summaries[1].stepsToReference, 4);
+  assert.equal(s2.summaries[1].ratioToReference, 4 / 6);
 });
 
 test('table: padded Markdown, byte formatting', () => {

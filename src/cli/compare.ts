@@ -191,7 +191,7 @@ function tableNotes(lossUnit: string, span: number, reference: Reference | undef
   return [
     `Losses in ${unit}. Train loss/accuracy: the final model on a fixed training subset; test: the held-out set.`,
     reference
-      ? `Steps to ${reference.label} loss: first step whose smoothed training loss (EMA, span ${span}) is ≤ ${reference.label}'s final smoothed loss ${reference.target.toFixed(4)}; ratio = those steps / ${reference.label}'s ${reference.steps} (below 1 = fewer steps than ${reference.label}).`
+      ? `Steps to ${reference.label} loss: first step whose smoothed training loss (EMA, span ${span}) is ≤ ${reference.label}'s final smoothed loss ${reference.target.toFixed(4)}; ratio = those steps / ${reference.label}'s ${reference.steps} steps (below 1 = fewer steps than ${reference.label}).`
       : 'No AdamW run finished, so steps-to-AdamW-loss is not reported.',
     'Wall-clock: training time without evaluations. Opt step ms: median time of the optimizer update (applyGradients of the tfjs adapter: gradient download, step, weight upload). State: stateBytes().total of the optimizer.',
   ];
