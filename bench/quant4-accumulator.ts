@@ -88,7 +88,7 @@ function run(acc: Accumulator, quantizeBasis: boolean): string {
   for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) q0[i * d + j] = e.vectors[i * d + d - 1 - j];
   for (let j = 0; j < d; j++) lam[j] = e.values[d - 1 - j];
   let basis = rectify(q0);
-  let o = new Float64Array(d * d);
+  let o: Float64Array<ArrayBufferLike> = new Float64Array(d * d);
   const out: string[] = [];
   for (let t = 1; t < T; t++) {
     const gh = mm(basis, grads[t], d, d, n, true);
