@@ -92,7 +92,7 @@ for (const [m, n] of shapes) {
     const arena = (opt as unknown as { kernels: Kernels }).kernels.arena.used;
     const kinds = KINDS.map((k) => got.byKind[k] ?? 0).join(' | ');
     console.log(
-      `| ${m}×${n} | ${row.label} | ${got.total} | ${expected ?? '—'} | ${expected === got.total ? '✓' : '✗'} | ${mib(got.total)} | ${kinds} | ${mib(arena)} |`,
+      `| ${m}×${n} | ${row.label} | ${got.total} | ${expected ?? '—'} | ${expected === null ? 'n/a (blocked)' : expected === got.total ? '✓' : '✗'} | ${mib(got.total)} | ${kinds} | ${mib(arena)} |`,
     );
   }
 }
