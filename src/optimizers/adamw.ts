@@ -8,7 +8,6 @@ import {
   type SharedOptions,
 } from './common-config.ts';
 import { checkBetas, checkNonNegative } from './config-checks.ts';
-import { oversizedGradient } from './gradient-magnitude.ts';
 import { Optimizer, type Param } from './optimizer.ts';
 
 /** AdamW hyperparameters: the names and defaults of `torch.optim.AdamW`. */
@@ -85,10 +84,6 @@ export class AdamW extends Optimizer {
 
   get config(): Readonly<ResolvedAdamWConfig> {
     return this.resolved;
-  }
-
-  protected override rejectGradients(grads: readonly Float32Array[]): string | null {
-    return oversizedGradient(grads);
   }
 
   protected applyStep(grads: readonly Float32Array[]): void {

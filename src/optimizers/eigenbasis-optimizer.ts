@@ -1,7 +1,6 @@
 import { ConvergenceError } from '../errors.ts';
 import type { F64Buffer } from '../kernels/index.ts';
 import { checkInteger, checkOneOf } from './config-checks.ts';
-import { oversizedGradient } from './gradient-magnitude.ts';
 import { type CommonOptions, Optimizer, type Param } from './optimizer.ts';
 
 /** How the first call builds the eigenbases. */
@@ -86,10 +85,6 @@ export abstract class EigenbasisOptimizer extends Optimizer {
    * first call, which only initialises the preconditioners).
    */
   protected abstract preconditionedStep(grads: readonly Float32Array[], calls: number): PreconditionerOutcome;
-
-  protected override rejectGradients(grads: readonly Float32Array[]): string | null {
-    return oversizedGradient(grads);
-  }
 
   protected applyStep(grads: readonly Float32Array[]): void {
     // Only when one more failure would be fatal is the state copied, so that throwing can undo the step.

@@ -1,6 +1,7 @@
 import { NonFiniteError, ShapeError, StateDictError } from '../errors.ts';
 import type { ArenaBuffer, DType, Kernels, ViewOf } from '../kernels/index.ts';
 import { type ComputeOptions, createKernels } from '../kernels/index.ts';
+import { MAX_GRAD_SQUARED_NORM } from './gradient-magnitude.ts';
 
 /** A parameter the optimizer updates in place: row-major data and its shape. */
 export interface Param {
@@ -154,11 +155,7 @@ export abstract class Optimizer {
   /** Updates every parameter in place from its gradient (aligned with `params`). */
   step(grads: readonly Float32Array[]): void {
     this.validateGrads(grads);
-    const bad = grads.findIndex((g) => !isAllFinite(g));
-    const problem =
-      bad >= 0
-        ? `gradient ${bad}${this.paramLabel(bad)} contains NaN or Infinity; state unchanged`
-        : this.rejectGradients(grads);
+    const problem = this.gradientProblem(grads);
     if (problem !== null) {
       if (this.nonFinite === 'skip') {
         this.stepCounters.view()[1] += 1;
@@ -170,17 +167,25 @@ export abstract class Optimizer {
     this.stepCounters.view()[0] += 1;
   }
 
-  /** One update with validated, finite gradients. Must leave the state unchanged if it throws. */
-  protected abstract applyStep(grads: readonly Float32Array[]): void;
-
   /**
-   * A method-specific check of finite gradients that runs before any state changes (for example: values so
-   * large that their squares overflow float32). Returns a message to reject the step under the non-finite
-   * policy (throw or skip), or null to accept it.
+   * Why the gradients must be refused, or null. One pass per gradient: a squared norm ≤ MAX_GRAD_SQUARED_NORM
+   * proves every element finite and every float32 statistic derived from it (g², Gram matrices, rotated
+   * gradients) free of overflow; only a failing gradient is scanned again to say which of the two it is.
    */
-  protected rejectGradients(_grads: readonly Float32Array[]): string | null {
+  private gradientProblem(grads: readonly Float32Array[]): string | null {
+    for (let i = 0; i < grads.length; i++) {
+      const norm2 = squaredNorm(grads[i]);
+      if (norm2 <= MAX_GRAD_SQUARED_NORM) continue;
+      const label = `gradient ${i}${this.paramLabel(i)}`;
+      return isAllFinite(grads[i])
+        ? `${label} is too large (squared norm ${norm2.toExponential(2)} > ${MAX_GRAD_SQUARED_NORM}: its statistics would overflow float32); state unchanged`
+        : `${label} contains NaN or Infinity; state unchanged`;
+    }
     return null;
   }
+
+  /** One update with validated, finite gradients. Must leave the state unchanged if it throws. */
+  protected abstract applyStep(grads: readonly Float32Array[]): void;
 
   /**
    * Copies every state buffer and every parameter's data; the returned function puts them all back. For a
@@ -317,6 +322,23 @@ export abstract class Optimizer {
 function isAllFiniteBf16(u: Uint16Array): boolean {
   for (let i = 0; i < u.length; i++) if ((u[i] & 0x7f80) === 0x7f80) return false;
   return true;
+}
+
+/** Σ xᵢ² in float64; four accumulators so the loop is not bound by one addition chain. NaN or ±Infinity give a non-finite result. */
+function squaredNorm(x: Float32Array): number {
+  let a0 = 0;
+  let a1 = 0;
+  let a2 = 0;
+  let a3 = 0;
+  const n4 = x.length - (x.length % 4);
+  for (let k = 0; k < n4; k += 4) {
+    a0 += x[k] * x[k];
+    a1 += x[k + 1] * x[k + 1];
+    a2 += x[k + 2] * x[k + 2];
+    a3 += x[k + 3] * x[k + 3];
+  }
+  for (let k = n4; k < x.length; k++) a0 += x[k] * x[k];
+  return a0 + a1 + a2 + a3;
 }
 
 /** True when no element is NaN or ±Infinity (x·0 is NaN exactly for those). */

@@ -1,5 +1,4 @@
 import type { ArenaBuffer, DType, Kernels } from '../kernels/index.ts';
-import { oversizedGradient } from './gradient-magnitude.ts';
 import { Optimizer, type Param, type StateKind } from './optimizer.ts';
 import { resolveShampooConfig, type ShampooConfig } from './shampoo-config.ts';
 import { DistributedShampoo } from './shampoo-distributed.ts';
@@ -72,9 +71,6 @@ export class Shampoo extends Optimizer {
   }
 
   /** Gradients whose statistics would overflow float32 are refused like non-finite ones (state unchanged). */
-  protected override rejectGradients(grads: readonly Float32Array[]): string | null {
-    return oversizedGradient(grads);
-  }
 
   /** Decoded and rectified bases cached by the stores are derived from the state: drop them. */
   protected override stateReplaced(): void {
