@@ -1,4 +1,5 @@
 import { NonFiniteError, ShapeError, StateDictError } from '../errors.ts';
+import { isAllFinite } from '../finite.ts';
 import type { ArenaBuffer, DType, Kernels, ViewOf } from '../kernels/index.ts';
 import { type ComputeOptions, createKernels } from '../kernels/index.ts';
 import { MAX_GRAD_SQUARED_NORM } from './gradient-magnitude.ts';
@@ -341,9 +342,4 @@ function squaredNorm(x: Float32Array): number {
   return a0 + a1 + a2 + a3;
 }
 
-/** True when no element is NaN or ±Infinity (x·0 is NaN exactly for those). */
-export function isAllFinite(x: ArrayLike<number>): boolean {
-  let probe = 0;
-  for (let i = 0; i < x.length; i++) probe += x[i] * 0;
-  return probe === 0;
-}
+export { isAllFinite };

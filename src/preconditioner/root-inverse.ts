@@ -1,3 +1,4 @@
+import { isAllFinite } from '../finite.ts';
 import type { F32Buffer, Kernels } from '../kernels/index.ts';
 import { eigh, inverseRootEigenvalues, orthogonalIterationStep, rayleighQuotients } from '../linalg/index.ts';
 import type { RefreshStatus } from './refresh-status.ts';
@@ -157,7 +158,7 @@ export function eighEigendecomposition(
     if (nearlyDiagonal(A, estimates, n, tolerance)) {
       lambda.set(estimates);
       vectors.set(q.subarray(0, n * n));
-      return allFinite(lambda, n) ? 'ok' : 'non-finite-output';
+      return isAllFinite(lambda, n) ? 'ok' : 'non-finite-output';
     }
   }
   let e: { values: Float64Array; vectors: Float64Array };
@@ -168,13 +169,7 @@ export function eighEigendecomposition(
   }
   lambda.set(e.values);
   vectors.set(e.vectors);
-  return allFinite(lambda, n) && allFinite(vectors, n * n) ? 'ok' : 'non-finite-output';
-}
-
-function allFinite(x: ArrayLike<number>, n: number): boolean {
-  let probe = 0;
-  for (let i = 0; i < n; i++) probe += x[i] * 0;
-  return probe === 0;
+  return isAllFinite(lambda, n) && isAllFinite(vectors, n * n) ? 'ok' : 'non-finite-output';
 }
 
 /**
@@ -210,7 +205,7 @@ export function qrAlgorithmEigendecomposition(
     lambda[dst] = estimates[src];
     for (let i = 0; i < n; i++) vectors[i * n + dst] = Q[i * n + src];
   });
-  return allFinite(lambda, n) && allFinite(vectors, n * n) ? 'ok' : 'non-finite-output';
+  return isAllFinite(lambda, n) && isAllFinite(vectors, n * n) ? 'ok' : 'non-finite-output';
 }
 
 /**

@@ -1,9 +1,10 @@
+import { isAllFinite } from '../finite.ts';
 import type { F32Buffer, Kernels } from '../kernels/index.ts';
 import { qr } from '../linalg/index.ts';
 import type { KroneckerSide } from '../preconditioner/kronecker-side.ts';
 import { type ModeShape, modeProduct } from '../preconditioner/mode-products.ts';
 import type { U8Buffer } from './codecs.ts';
-import { allFiniteArray, descendingEigenvectors } from './power-step.ts';
+import { descendingEigenvectors } from './power-step.ts';
 import { quant4Layout } from './quant4.ts';
 import { Quant4Basis } from './quant4-basis.ts';
 import type { StateAllocator, StoreContext } from './store-context.ts';
@@ -105,7 +106,7 @@ export class EigenQuant4FactorStore implements KroneckerSide {
     const lam = this.lambda.view();
     const next = this.pendingLambda;
     for (let i = 0; i < d; i++) next[i] = beta * lam[i] + weight * a[i * d + i];
-    if (!allFiniteArray(next)) return false;
+    if (!isAllFinite(next)) return false;
     for (let i = 0; i < d; i++) {
       this.rootOld[i] = sqrtPos(lam[i]);
       this.rootNew[i] = sqrtPos(next[i]);
@@ -189,7 +190,7 @@ export class EigenQuant4FactorStore implements KroneckerSide {
     } catch {
       return false;
     }
-    if (!allFiniteArray(w)) return false;
+    if (!isAllFinite(w)) return false;
     // λ_new = diag(Wᵀ·S_π·W) = diag(R·W), as S_π = W·R.
     const lamNew = this.pendingLambda;
     for (let j = 0; j < d; j++) {
@@ -197,7 +198,7 @@ export class EigenQuant4FactorStore implements KroneckerSide {
       for (let i = j; i < d; i++) acc += r[j * d + i] * w[i * d + j];
       lamNew[j] = acc;
     }
-    if (!allFiniteArray(lamNew)) return false;
+    if (!isAllFinite(lamNew)) return false;
     // Q_new = Q̃_π·W.
     const wf = sc.matrix('work', d);
     wf.view().set(w);

@@ -4,14 +4,10 @@
  * columns by descending Rayleigh quotient `diag(Qᵀ·F·Q)` (SOAP). Shared by the stores that keep the factor
  * densely (fp32, bf16-naive, 4-bit-naive).
  */
+
+import { isAllFinite } from '../finite.ts';
 import type { F32Buffer, Kernels } from '../kernels/index.ts';
 import { eigh, qr } from '../linalg/index.ts';
-
-export function allFiniteArray(x: ArrayLike<number>): boolean {
-  let probe = 0;
-  for (let i = 0; i < x.length; i++) probe += x[i] * 0;
-  return probe === 0;
-}
 
 /**
  * `next = qr(F·Q[:, perm]).Q` with the 'positive-diagonal' sign convention; `prod` (d×d) is scratch. With
@@ -41,7 +37,7 @@ export function powerStepProposal(
       estimates[j] = acc;
       perm[j] = j;
     }
-    if (!allFiniteArray(estimates.subarray(0, d))) return false;
+    if (!isAllFinite(estimates.subarray(0, d))) return false;
     perm.subarray(0, d).sort((a, b) => estimates[b] - estimates[a] || a - b);
     const sorted = next.view();
     for (let i = 0; i < d; i++) {
@@ -55,7 +51,7 @@ export function powerStepProposal(
   } catch {
     return false;
   }
-  if (!allFiniteArray(result)) return false;
+  if (!isAllFinite(result)) return false;
   next.view().set(result);
   return true;
 }
@@ -78,7 +74,7 @@ export function descendingEigenvectors(
   } catch {
     return false;
   }
-  if (!allFiniteArray(vectors) || !allFiniteArray(lambda)) return false;
+  if (!isAllFinite(vectors) || !isAllFinite(lambda)) return false;
   for (let i = 0; i < d; i++) {
     for (let j = 0; j < d; j++) out[i * d + j] = vectors[i * d + (d - 1 - j)];
   }

@@ -1,9 +1,10 @@
+import { isAllFinite } from '../finite.ts';
 import type { F32Buffer, F64Buffer, Kernels } from '../kernels/index.ts';
 import { qr } from '../linalg/index.ts';
 import type { KroneckerSide } from '../preconditioner/kronecker-side.ts';
 import { type ModeShape, modePermute, modeProduct } from '../preconditioner/mode-products.ts';
 import type { U16Buffer } from './codecs.ts';
-import { allFiniteArray, descendingEigenvectors } from './power-step.ts';
+import { descendingEigenvectors } from './power-step.ts';
 import { DecodeSlot, type StateAllocator, type StoreContext } from './store-context.ts';
 import { selectSubspace } from './subspace.ts';
 
@@ -113,7 +114,7 @@ export class RotatedBf16FactorStore implements KroneckerSide {
     const sig = this.sigma.view();
     const next = this.pendingSigma;
     for (let i = 0; i < d; i++) next[i] = beta * sig[i] + weight * a[i * d + i];
-    if (!allFiniteArray(next)) return false;
+    if (!isAllFinite(next)) return false;
     const o = this.ctx.scratch.matrix('product', d);
     this.ctx.writer.decode(this.offdiag, o);
     kernels.axpby(weight, inc, beta, o);
@@ -191,7 +192,7 @@ export class RotatedBf16FactorStore implements KroneckerSide {
     } catch {
       return false;
     }
-    if (!allFiniteArray(wq)) return false;
+    if (!isAllFinite(wq)) return false;
     this.w.view().set(wq);
     // Q[:, J] ← Q[:, J]·W
     this.gatherColumns(qp, d, this.g1.view());

@@ -17,12 +17,14 @@
  * error (ALGORITHMS.md §8.4, §8.5), while σ keeps them in fp32 and O holds only the small couplings that the
  * basis has not absorbed yet.
  */
+
+import { isAllFinite } from '../finite.ts';
 import type { F32Buffer, Kernels } from '../kernels/index.ts';
 import type { SideScratch } from '../preconditioner/kronecker-side.ts';
 import { type ModeShape, modeProduct, modeStatistics } from '../preconditioner/mode-products.ts';
 import type { Bf16Writer } from './bf16-writer.ts';
 import type { U8Buffer, U16Buffer } from './codecs.ts';
-import { allFiniteArray, descendingEigenvectors } from './power-step.ts';
+import { descendingEigenvectors } from './power-step.ts';
 import { quant4Layout } from './quant4.ts';
 import { Quant4Basis } from './quant4-basis.ts';
 import { DecodeSlot, type StateAllocator } from './store-context.ts';
@@ -229,7 +231,7 @@ export class RotatedFactorStore implements ShampooFactorStore {
     const sig = this.sigma.view();
     const next = this.nextSigma;
     for (let i = 0; i < d; i++) next[i] = beta * sig[i] + weight * a[i * d + i];
-    if (!allFiniteArray(next)) return false;
+    if (!isAllFinite(next)) return false;
     if (this.offdiag16) {
       const o = this.scratch.matrix('work', d);
       this.writer.decode(this.offdiag16, o);
@@ -300,7 +302,7 @@ export class RotatedFactorStore implements ShampooFactorStore {
 
   rebase(kernels: Kernels, b: F32Buffer, sigma: ArrayLike<number>): boolean {
     const d = this.dim;
-    if (!kernels.allFinite(b) || !allFiniteArray(sigma)) return false;
+    if (!kernels.allFinite(b) || !isAllFinite(sigma)) return false;
     if (this.basis16) {
       this.writer.nearest(b, this.basis16);
       this.writer.decode(this.basis16, b);
