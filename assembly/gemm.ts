@@ -221,18 +221,22 @@ function microKernel(
   }
 }
 
-/** C = beta·C over `count` elements (the whole product when k = 0); beta = 0 writes zeros without reading. */
-function scaleC(c: usize, count: i32, beta: f32): void {
+/** C = beta·C over an m×n block (leading dimension ldc; the whole product when k = 0); beta = 0 writes zeros. */
+function scaleC(c: usize, m: i32, n: i32, ldc: i32, beta: f32): void {
   if (beta === 1) return;
-  for (let i = 0; i < count; i++) {
-    const p = c + ((<usize>i) << 2);
-    store<f32>(p, beta === 0 ? <f32>0 : beta * load<f32>(p));
+  for (let i = 0; i < m; i++) {
+    const row = c + ((<usize>i * <usize>ldc) << 2);
+    for (let j = 0; j < n; j++) {
+      const p = row + ((<usize>j) << 2);
+      store<f32>(p, beta === 0 ? <f32>0 : beta * load<f32>(p));
+    }
   }
 }
 
 /**
- * C (m×n) = alpha·op(A)·op(B) + beta·C. With `lowerOnly`, tiles wholly above the diagonal are skipped (SYRK);
- * the tiles crossing it are computed in full.
+ * C (m×n) = alpha·op(A)·op(B) + beta·C, each matrix addressed with its own leading dimension (elements between
+ * consecutive stored rows). With `lowerOnly`, tiles wholly above the diagonal are skipped (SYRK); the tiles
+ * crossing it are computed in full.
  */
 function driver(
   transA: bool,
@@ -242,42 +246,45 @@ function driver(
   k: i32,
   alpha: f32,
   a: usize,
+  lda: i32,
   b: usize,
+  ldb: i32,
   beta: f32,
   c: usize,
+  ldc: i32,
   scratch: usize,
   lowerOnly: bool,
 ): void {
   if (m <= 0 || n <= 0) return;
   if (k <= 0) {
-    scaleC(c, m * n, beta);
+    scaleC(c, m, n, ldc, beta);
     return;
   }
   const ap = scratch;
   const bp = scratch + A_PACK_BYTES;
   const tile = bp + B_PACK_BYTES;
-  const ldcBytes = (<usize>n) << 2;
+  const ldcBytes = (<usize>ldc) << 2;
   for (let jc = 0; jc < n; jc += NC) {
     const nc = min(NC, n - jc);
     for (let pc = 0; pc < k; pc += KC) {
       const kc = min(KC, k - pc);
       // op(B)[p, j] is B[j, p] (B stored n×k) when transposed, else B[p, j] (B stored k×n).
-      if (transB) packRows(b, k, jc, nc, pc, kc, NR, bp);
-      else packCols(b, n, jc, nc, pc, kc, NR, bp);
+      if (transB) packRows(b, ldb, jc, nc, pc, kc, NR, bp);
+      else packCols(b, ldb, jc, nc, pc, kc, NR, bp);
       const betaK: f32 = pc === 0 ? beta : 1;
       for (let ic = 0; ic < m; ic += MC) {
         const mc = min(MC, m - ic);
         if (lowerOnly && ic + mc <= jc) continue;
         // op(A)[i, p] is A[p, i] (A stored k×m) when transposed, else A[i, p] (A stored m×k).
-        if (transA) packCols(a, m, ic, mc, pc, kc, MR, ap);
-        else packRows(a, k, ic, mc, pc, kc, MR, ap);
+        if (transA) packCols(a, lda, ic, mc, pc, kc, MR, ap);
+        else packRows(a, lda, ic, mc, pc, kc, MR, ap);
         for (let jr = 0; jr < nc; jr += NR) {
           const nr = min(NR, nc - jr);
           const bPanel = bp + <usize>(jr * kc * 4);
           for (let ir = 0; ir < mc; ir += MR) {
             const mr = min(MR, mc - ir);
             if (lowerOnly && ic + ir + mr <= jc + jr) continue;
-            const cTile = c + (<usize>(ic + ir) * <usize>n + <usize>(jc + jr)) * 4;
+            const cTile = c + (<usize>(ic + ir) * <usize>ldc + <usize>(jc + jr)) * 4;
             microKernel(kc, ap + <usize>(ir * kc * 4), bPanel, cTile, ldcBytes, alpha, betaK, mr, nr, tile);
           }
         }
@@ -344,7 +351,31 @@ export function gemm(
   c: usize,
   scratch: usize,
 ): void {
-  driver(transA, transB, m, n, k, alpha, a, b, beta, c, scratch, false);
+  driver(transA, transB, m, n, k, alpha, a, transA ? m : k, b, transB ? k : n, beta, c, n, scratch, false);
+}
+
+/**
+ * `gemm` on sub-matrices of larger row-major arrays: A is addressed as a[i·lda + p] (a[p·lda + i] when
+ * `transA`), B as b[p·ldb + j] (b[j·ldb + p] when `transB`), C as c[i·ldc + j]. Blocked factorizations update
+ * a trailing block in place with it.
+ */
+export function gemmStrided(
+  transA: bool,
+  transB: bool,
+  m: i32,
+  n: i32,
+  k: i32,
+  alpha: f32,
+  a: usize,
+  lda: i32,
+  b: usize,
+  ldb: i32,
+  beta: f32,
+  c: usize,
+  ldc: i32,
+  scratch: usize,
+): void {
+  driver(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, scratch, false);
 }
 
 /**
@@ -362,6 +393,6 @@ export function syrk(
   scratch: usize,
 ): void {
   // op(A)·op(A)ᵀ: the B side is op(A)ᵀ, i.e. the same storage read with the opposite transposition.
-  driver(trans, !trans, n, n, k, alpha, a, a, beta, c, scratch, true);
+  driver(trans, !trans, n, n, k, alpha, a, trans ? n : k, a, trans ? n : k, beta, c, n, scratch, true);
   mirrorLower(c, n);
 }

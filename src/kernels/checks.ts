@@ -40,6 +40,44 @@ export function checkGemm(m: number, n: number, k: number, a: F32Buffer, b: F32B
     throw new ShapeError('gemm: C overlaps A or B');
 }
 
+/**
+ * Elements a stored rows×cols block with leading dimension ld spans (0 when empty); throws if ld < cols.
+ */
+function span(kernel: string, name: string, rows: number, cols: number, ld: number): number {
+  dimension(`${kernel} ld${name}`, ld);
+  if (rows === 0 || cols === 0) return 0;
+  if (ld < cols)
+    throw new ShapeError(`${kernel}: ld${name} = ${ld} is below the ${cols} stored columns of ${name}`);
+  return (rows - 1) * ld + cols;
+}
+
+export function checkGemmStrided(
+  transA: boolean,
+  transB: boolean,
+  m: number,
+  n: number,
+  k: number,
+  a: F32Buffer,
+  lda: number,
+  b: F32Buffer,
+  ldb: number,
+  c: F32Buffer,
+  ldc: number,
+): void {
+  dimension('gemmStrided m', m);
+  dimension('gemmStrided n', n);
+  dimension('gemmStrided k', k);
+  // Stored shapes: A is k×m when transposed, B is n×k when transposed.
+  const spanA = span('gemmStrided', 'A', transA ? k : m, transA ? m : k, lda);
+  const spanB = span('gemmStrided', 'B', transB ? n : k, transB ? k : n, ldb);
+  const spanC = span('gemmStrided', 'C', m, n, ldc);
+  atLeast('gemmStrided', 'A', a, spanA);
+  atLeast('gemmStrided', 'B', b, spanB);
+  atLeast('gemmStrided', 'C', c, spanC);
+  if (overlaps(c, spanC, a, spanA) || overlaps(c, spanC, b, spanB))
+    throw new ShapeError('gemmStrided: C overlaps A or B');
+}
+
 export function checkSyrk(n: number, k: number, a: F32Buffer, c: F32Buffer): void {
   dimension('syrk n', n);
   dimension('syrk k', k);

@@ -1,5 +1,5 @@
 import type { Arena, F32Buffer } from './arena.ts';
-import { checkElementwise, checkGemm, checkScale, checkSyrk } from './checks.ts';
+import { checkElementwise, checkGemm, checkGemmStrided, checkScale, checkSyrk } from './checks.ts';
 import type { Kernels } from './types.ts';
 
 /**
@@ -27,14 +27,52 @@ export class TsKernels implements Kernels {
     c: F32Buffer,
   ): void {
     checkGemm(m, n, k, a, b, c);
+    this.product(transA, transB, m, n, k, alpha, a, transA ? m : k, b, transB ? k : n, beta, c, n);
+  }
+
+  gemmStrided(
+    transA: boolean,
+    transB: boolean,
+    m: number,
+    n: number,
+    k: number,
+    alpha: number,
+    a: F32Buffer,
+    lda: number,
+    b: F32Buffer,
+    ldb: number,
+    beta: number,
+    c: F32Buffer,
+    ldc: number,
+  ): void {
+    checkGemmStrided(transA, transB, m, n, k, a, lda, b, ldb, c, ldc);
+    this.product(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  }
+
+  /** The product behind gemm and gemmStrided (arguments already checked). */
+  private product(
+    transA: boolean,
+    transB: boolean,
+    m: number,
+    n: number,
+    k: number,
+    alpha: number,
+    a: F32Buffer,
+    lda: number,
+    b: F32Buffer,
+    ldb: number,
+    beta: number,
+    c: F32Buffer,
+    ldc: number,
+  ): void {
     const A = a.view();
     const B = b.view();
     const C = c.view();
     // A(i, p) and B(p, j) with the storage order given by the transposition flags.
-    const aRow = transA ? 1 : k;
-    const aCol = transA ? m : 1;
-    const bRow = transB ? 1 : n;
-    const bCol = transB ? k : 1;
+    const aRow = transA ? 1 : lda;
+    const aCol = transA ? lda : 1;
+    const bRow = transB ? 1 : ldb;
+    const bCol = transB ? ldb : 1;
     // One float64 row of sums per row of C; the p-then-j order walks B row by row when it is not transposed.
     const acc = new Float64Array(n);
     for (let i = 0; i < m; i++) {
@@ -44,7 +82,7 @@ export class TsKernels implements Kernels {
         for (let j = 0; j < n; j++) acc[j] += aip * B[p * bRow + j * bCol];
       }
       for (let j = 0; j < n; j++) {
-        const idx = i * n + j;
+        const idx = i * ldc + j;
         C[idx] = beta === 0 ? alpha * acc[j] : alpha * acc[j] + beta * C[idx];
       }
     }

@@ -47,6 +47,29 @@ export interface Kernels {
   ): void;
 
   /**
+   * {@link Kernels.gemm} on sub-matrices of larger row-major arrays, each with its own leading dimension
+   * (elements between consecutive stored rows): op(A)(i, p) is `a[i·lda + p]`, or `a[p·lda + i]` when `transA`;
+   * op(B)(p, j) is `b[p·ldb + j]`, or `b[j·ldb + p]` when `transB`; C(i, j) is `c[i·ldc + j]`. A sub-matrix
+   * starting inside a buffer is passed as a `slice` of it. Only the m×n elements of C are written; C must not
+   * overlap A or B (their spans are compared).
+   */
+  gemmStrided(
+    transA: boolean,
+    transB: boolean,
+    m: number,
+    n: number,
+    k: number,
+    alpha: number,
+    a: F32Buffer,
+    lda: number,
+    b: F32Buffer,
+    ldb: number,
+    beta: number,
+    c: F32Buffer,
+    ldc: number,
+  ): void;
+
+  /**
    * Symmetric rank-k update into a full n×n matrix: `C = alpha·A·Aᵀ + beta·C` with A n×k (`trans = false`), or
    * `C = alpha·Aᵀ·A + beta·C` with A k×n (`trans = true`). Computes one triangle and mirrors it, so C is exactly
    * symmetric. With `beta = 0`, C is not read.

@@ -1,6 +1,6 @@
 import { EngineError } from '../errors.ts';
 import type { Arena, ArenaBuffer, F32Buffer } from './arena.ts';
-import { checkElementwise, checkGemm, checkScale, checkSyrk } from './checks.ts';
+import { checkElementwise, checkGemm, checkGemmStrided, checkScale, checkSyrk } from './checks.ts';
 import type { Kernels, WasmEngineName, WasmHandle } from './types.ts';
 import type { KernelExports } from './wasm-module.ts';
 
@@ -52,6 +52,43 @@ export class WasmKernels implements Kernels {
     const pb = this.at(b);
     const pc = this.at(c);
     this.fn.gemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, pa, pb, beta, pc, this.scratch);
+  }
+
+  gemmStrided(
+    transA: boolean,
+    transB: boolean,
+    m: number,
+    n: number,
+    k: number,
+    alpha: number,
+    a: F32Buffer,
+    lda: number,
+    b: F32Buffer,
+    ldb: number,
+    beta: number,
+    c: F32Buffer,
+    ldc: number,
+  ): void {
+    checkGemmStrided(transA, transB, m, n, k, a, lda, b, ldb, c, ldc);
+    const pa = this.at(a);
+    const pb = this.at(b);
+    const pc = this.at(c);
+    this.fn.gemmStrided(
+      transA ? 1 : 0,
+      transB ? 1 : 0,
+      m,
+      n,
+      k,
+      alpha,
+      pa,
+      lda,
+      pb,
+      ldb,
+      beta,
+      pc,
+      ldc,
+      this.scratch,
+    );
   }
 
   syrk(trans: boolean, n: number, k: number, alpha: number, a: F32Buffer, beta: number, c: F32Buffer): void {

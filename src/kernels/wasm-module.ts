@@ -165,6 +165,22 @@ export interface KernelExports {
     c: number,
     scratch: number,
   ): void;
+  gemmStrided(
+    transA: number,
+    transB: number,
+    m: number,
+    n: number,
+    k: number,
+    alpha: number,
+    a: number,
+    lda: number,
+    b: number,
+    ldb: number,
+    beta: number,
+    c: number,
+    ldc: number,
+    scratch: number,
+  ): void;
   syrk(
     trans: number,
     n: number,
