@@ -7,13 +7,17 @@
 
 import { isAllFinite } from '../finite.ts';
 import type { F32Buffer, Kernels } from '../kernels/index.ts';
-import { eigh, qr } from '../linalg/index.ts';
+import { eigh } from '../linalg/index.ts';
+import { qrFloat32 } from '../linalg/qr-f32.ts';
 
 /**
  * `next = qr(F·Q[:, perm]).Q` with the 'positive-diagonal' sign convention; `prod` (d×d) is scratch. With
  * `sortByRayleigh`, `perm` orders the columns by descending `diag(Qᵀ·F·Q)` (ties by index), otherwise it is
  * not touched and the columns keep their order. Returns false (and leaves `next` unspecified) if the product,
  * the estimates or the QR are not finite.
+ *
+ * The QR runs in float32 through the kernels' GEMM (`qrFloat32`), as the reference computes it
+ * (torch.linalg.qr on float32 tensors); the Rayleigh quotients are accumulated in float64.
  */
 export function powerStepProposal(
   kernels: Kernels,
@@ -27,9 +31,8 @@ export function powerStepProposal(
   sortByRayleigh: boolean,
 ): boolean {
   kernels.gemm(false, false, d, d, d, 1, factor, basis, 0, prod);
-  const p = prod.view();
-  let input: Float32Array = p;
   if (sortByRayleigh) {
+    const p = prod.view();
     const q = basis.view();
     for (let j = 0; j < d; j++) {
       let acc = 0;
@@ -39,21 +42,15 @@ export function powerStepProposal(
     }
     if (!isAllFinite(estimates.subarray(0, d))) return false;
     perm.subarray(0, d).sort((a, b) => estimates[b] - estimates[a] || a - b);
-    const sorted = next.view();
+    // Columns permuted in place, a row at a time.
+    const row = new Float32Array(d);
     for (let i = 0; i < d; i++) {
-      for (let j = 0; j < d; j++) sorted[i * d + j] = p[i * d + perm[j]];
+      const r = p.subarray(i * d, (i + 1) * d);
+      row.set(r);
+      for (let j = 0; j < d; j++) r[j] = row[perm[j]];
     }
-    input = sorted;
   }
-  let result: Float64Array;
-  try {
-    result = qr(input, d, d, 'positive-diagonal');
-  } catch {
-    return false;
-  }
-  if (!isAllFinite(result)) return false;
-  next.view().set(result);
-  return true;
+  return qrFloat32(kernels, d, d, prod.slice(0, d * d), next.slice(0, d * d));
 }
 
 /**

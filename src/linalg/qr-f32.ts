@@ -1,0 +1,296 @@
+import type { F32Buffer, F64Buffer, Kernels } from '../kernels/index.ts';
+import type { LinalgExports } from './engine.ts';
+import { gemmNTScalar } from './gemm-nt.ts';
+import { blockReflectorFactor, reflectRows } from './householder.ts';
+import type { QrSign } from './qr.ts';
+
+/**
+ * Householder QR of a float32 matrix held in an optimizer's arena, with the O(n³) work in the float32 GEMM of
+ * its kernels: the same algorithm as {@link qr} (dgeqrf + dorgqr, compact-WY blocks), in the precision of the
+ * reference implementations (torch.linalg.qr on float32 tensors, i.e. LAPACK sgeqrf + sorgqr).
+ *
+ * - A is factored in place, row-major, a panel of NB columns at a time. The panel is copied out transposed
+ *   into float64 (its columns become contiguous rows), factored there with single reflectors (float64
+ *   arithmetic; about NB·n² flops in all, against (8/3)n³ for the whole QR), and its reflector tails are written
+ *   back below A's diagonal.
+ * - The reflector vectors are rounded to float32 as soon as they are made and τ is recomputed as 2/‖v‖² in
+ *   float64, so that every later use — the rest of the panel, the T factor (from the float64 Gram matrix of
+ *   exactly these vectors), the float32 trailing update and the formation of Q — applies the same exactly
+ *   orthogonal reflections. What remains is the rounding of the GEMMs and of T to float32.
+ * - The trailing columns, and then Q (backward accumulation from [I; 0]), are updated with the block reflector
+ *   `I − V·T·Vᵀ` through three `gemmStrided` calls per block, in place in A and Q.
+ *
+ * Signs follow {@link QrSign}: 'positive-diagonal' flips the columns of Q whose R_jj is negative (0 counts as
+ * positive); 'lapack' keeps Householder's own (LAPACK's dlarfg rules, as in {@link qr}).
+ */
+
+/** Columns per block reflector: the depth of the trailing-update GEMMs against the float64 panel work. */
+const NB = 32;
+
+export interface QrF32Options {
+  /** Sign convention of Q's columns; default 'positive-diagonal'. */
+  sign?: QrSign;
+  /** Columns per block (tests use small blocks to reach block boundaries on small matrices); default 32. */
+  blockSize?: number;
+}
+
+/**
+ * Q of `A = Q·R` for the rows×cols row-major float32 matrix in `a` (rows ≥ cols): the thin Q (rows×cols,
+ * orthonormal columns) is written to `q`. `a` is overwritten (it is left holding the reflectors below its
+ * diagonal). Both are buffers of `kernels`' arena and must not overlap. Scratch comes from the arena and is
+ * released before returning.
+ *
+ * Returns false, with `q` unspecified, if A holds NaN or ±Infinity or the result is not finite. A matrix
+ * whose entries are far from 1 in magnitude is first scaled by a power of two (exact, and Q does not depend
+ * on it), so float32 neither overflows nor loses precision to underflow in the products.
+ */
+export function qrFloat32(
+  kernels: Kernels,
+  rows: number,
+  cols: number,
+  a: F32Buffer,
+  q: F32Buffer,
+  options: QrF32Options = {},
+): boolean {
+  const sign = options.sign ?? 'positive-diagonal';
+  const nb = options.blockSize ?? NB;
+  if (!Number.isInteger(rows) || !Number.isInteger(cols) || cols < 0 || cols > rows) {
+    throw new RangeError(`qrFloat32: needs integers rows ≥ cols ≥ 0, got ${rows}×${cols}`);
+  }
+  if (!Number.isInteger(nb) || nb < 1) throw new RangeError(`qrFloat32: block size ${nb}`);
+  const size = rows * cols;
+  if (a.length < size || q.length < size) {
+    throw new RangeError(`qrFloat32: a (${a.length}) and q (${q.length}) need ${size} elements`);
+  }
+  if (
+    size > 0 &&
+    a.arena === q.arena &&
+    a.byteOffset < q.byteOffset + 4 * size &&
+    q.byteOffset < a.byteOffset + 4 * size
+  ) {
+    throw new RangeError('qrFloat32: a and q overlap');
+  }
+  if (size === 0) return true;
+  const A = a.slice(0, size);
+  const Q = q.slice(0, size);
+  const ss = kernels.sumSquares(A);
+  if (!Number.isFinite(ss)) return false;
+  normaliseScale(kernels, A, ss, cols);
+
+  const arena = kernels.arena;
+  const mark = arena.mark();
+  try {
+    const blocks = Math.ceil(cols / nb);
+    const s: Scratch = {
+      kernels,
+      wasm: (kernels.wasm?.exports as unknown as LinalgExports | undefined) ?? null,
+      rows,
+      cols,
+      nb,
+      a: A,
+      panel: arena.f64(nb * rows),
+      gram: arena.f64(nb * nb),
+      t64: arena.f64(nb * nb),
+      vAll: arena.f32(vectorsSize(rows, cols, nb)),
+      w: arena.f32(nb * cols),
+      w2: arena.f32(nb * cols),
+      tAll: arena.f32(blocks * nb * nb),
+      tau: new Float64Array(nb),
+      dgemmScratch: 0,
+    };
+    if (s.wasm !== null) s.dgemmScratch = arena.alloc('u8', s.wasm.dgemmScratchBytes()).byteOffset;
+    const diag = new Float64Array(cols);
+    factor(s, diag);
+    formQ(s, Q);
+    if (sign === 'positive-diagonal') {
+      const flips = arena.f32(cols);
+      const f = flips.view();
+      for (let j = 0; j < cols; j++) f[j] = diag[j] < 0 ? -1 : 1;
+      kernels.scaleCols(Q, rows, cols, flips);
+    }
+    return kernels.allFinite(Q);
+  } finally {
+    arena.release(mark);
+  }
+}
+
+/** Below 2⁻⁴⁰ or above 2⁴⁰ in RMS column norm, A is rescaled by a power of two towards 1. */
+const SCALE_LIMIT = 40;
+
+function normaliseScale(kernels: Kernels, a: F32Buffer, ss: number, cols: number): void {
+  if (ss === 0) return;
+  const e = Math.round(Math.log2(Math.sqrt(ss / cols)));
+  if (Math.abs(e) <= SCALE_LIMIT) return;
+  // y = 0·x + 2^−e·y over the same buffer: every entry is finite, so 0·x adds nothing.
+  kernels.axpby(0, a, 2 ** -e, a);
+}
+
+interface Scratch {
+  kernels: Kernels;
+  wasm: LinalgExports | null;
+  rows: number;
+  cols: number;
+  nb: number;
+  /** A (rows×cols, row-major), factored in place. */
+  a: F32Buffer;
+  /** The panel transposed (kb rows of len), float64; after factoring, the block's explicit vectors. */
+  panel: F64Buffer;
+  gram: F64Buffer;
+  t64: F64Buffer;
+  /**
+   * Every block's vectors as explicit float32 rows (kb × len each, one block after the other): the V of the
+   * GEMMs, stored transposed.
+   */
+  vAll: F32Buffer;
+  w: F32Buffer;
+  w2: F32Buffer;
+  /** The T factor of every block (kb×kb each, row-major, at block·nb²). */
+  tAll: F32Buffer;
+  tau: Float64Array;
+  dgemmScratch: number;
+}
+
+/** dgeqrf: each block's vectors into `vAll`, T factors into `tAll`, R's diagonal into `diag`. */
+function factor(s: Scratch, diag: Float64Array): void {
+  const { rows, cols, nb, kernels } = s;
+  for (let k0 = 0, block = 0, vOff = 0; k0 < cols; k0 += nb, block++) {
+    const kb = Math.min(nb, cols - k0);
+    const len = rows - k0;
+    const vt = s.vAll.slice(vOff, kb * len);
+    vOff += kb * len;
+    factorPanel(s, k0, kb, diag);
+    const t = s.tAll.slice(block * nb * nb, kb * kb);
+    blockFactor(s, kb, len, t);
+    vt.view().set(s.panel.view().subarray(0, kb * len));
+    const rest = cols - k0 - kb;
+    if (rest === 0) continue;
+    // A2 ← (I − V·T·Vᵀ)ᵀ·A2 = A2 − V·Tᵀ·(Vᵀ·A2) on the trailing columns, rows k0 and below.
+    const a2 = s.a.slice(k0 * cols + k0 + kb, s.a.length - (k0 * cols + k0 + kb));
+    kernels.gemmStrided(false, false, kb, rest, len, 1, vt, len, a2, cols, 0, s.w, rest);
+    kernels.gemmStrided(true, false, kb, rest, kb, 1, t, kb, s.w, rest, 0, s.w2, rest);
+    // Rows k0 .. k0+kb−1 of A2 are now rows of R, which nothing reads again: only the rows below are updated.
+    if (len > kb) {
+      const below = a2.slice(kb * cols, a2.length - kb * cols);
+      kernels.gemmStrided(
+        true,
+        false,
+        len - kb,
+        rest,
+        kb,
+        -1,
+        vt.slice(kb, kb * len - kb),
+        len,
+        s.w2,
+        rest,
+        1,
+        below,
+        cols,
+      );
+    }
+  }
+}
+
+/**
+ * Factors columns k0 .. k0+kb−1 of A (rows k0 and below) in float64: copies them out transposed into
+ * `panel`, makes and applies the reflectors, records τ and R_jj, and leaves `panel` holding the block's
+ * vectors as explicit rows (zeros, 1, float32-representable tail).
+ */
+function factorPanel(s: Scratch, k0: number, kb: number, diag: Float64Array): void {
+  const { rows, cols } = s;
+  const len = rows - k0;
+  const a = s.a.view();
+  const p64 = s.panel.view();
+  for (let r = 0; r < len; r++) {
+    const row = (k0 + r) * cols + k0;
+    for (let p = 0; p < kb; p++) p64[p * len + r] = a[row + p];
+  }
+  const tau = s.tau;
+  for (let p = 0; p < kb; p++) {
+    const off = p * len + p;
+    const n = len - p;
+    const t = roundedReflector(p64, off, n);
+    tau[p] = t;
+    diag[k0 + p] = p64[off];
+    if (t !== 0 && p + 1 < kb) {
+      if (s.wasm !== null) s.wasm.dreflectRows(s.panel.byteOffset, len, p, n, t, p + 1, kb);
+      else reflectRows(p64, len, p, n, t, p + 1, kb);
+    }
+  }
+  // R above and on the diagonal is not needed (only its diagonal's signs): the rows become explicit vectors.
+  for (let p = 0; p < kb; p++) {
+    p64.fill(0, p * len, p * len + p);
+    p64[p * len + p] = 1;
+  }
+}
+
+/**
+ * {@link makeReflector} for the float32 QR: the same reflector (LAPACK dlarfg's β and sign rules) with the
+ * tail of v rounded to float32 and τ = 2/‖v‖² recomputed for the rounded vector, in two passes. The entries
+ * come from float32 data scaled to a moderate range, so the sum of squares can neither overflow nor lose
+ * precision to underflow in float64, and dlarfg's rescaling is not needed.
+ */
+function roundedReflector(x: Float64Array, off: number, len: number): number {
+  if (len <= 1) return 0;
+  let ss = 0;
+  for (let i = off + 1; i < off + len; i++) ss += x[i] * x[i];
+  if (ss === 0) return 0;
+  const alpha = x[off];
+  const norm = Math.sqrt(alpha * alpha + ss);
+  // Fortran's SIGN: −0 counts as negative.
+  const beta = alpha < 0 || Object.is(alpha, -0) ? norm : -norm;
+  const inv = 1 / (alpha - beta);
+  let vv = 1;
+  for (let i = off + 1; i < off + len; i++) {
+    const v = Math.fround(x[i] * inv);
+    x[i] = v;
+    vv += v * v;
+  }
+  x[off] = beta;
+  return 2 / vv;
+}
+
+/** T (kb×kb, float32) of the block whose vectors are the rows of `panel`, from their float64 Gram matrix. */
+function blockFactor(s: Scratch, kb: number, len: number, t: F32Buffer): void {
+  const g = s.gram.view();
+  const v = s.panel.view();
+  if (s.wasm !== null) {
+    const pv = s.panel.byteOffset;
+    s.wasm.dgemmNT(kb, kb, len, 1, pv, len, pv, len, 0, s.gram.byteOffset, kb, 1, s.dgemmScratch);
+  } else {
+    gemmNTScalar(kb, kb, len, 1, v, 0, len, v, 0, len, 0, g, 0, kb, 'lower');
+  }
+  const t64 = s.t64.view();
+  blockReflectorFactor(kb, g, s.tau, 0, t64);
+  t.view().set(t64.subarray(0, kb * kb));
+}
+
+/** dorgqr: Q = H_0·H_1⋯H_{cols−1}·[I; 0], block by block from the last, each on Q's rows and columns ≥ k0. */
+function formQ(s: Scratch, q: F32Buffer): void {
+  const { rows, cols, nb, kernels } = s;
+  const Q = q.view();
+  Q.fill(0);
+  for (let j = 0; j < cols; j++) Q[j * cols + j] = 1;
+  const blocks = Math.ceil(cols / nb);
+  let vEnd = vectorsSize(rows, cols, nb);
+  for (let block = blocks - 1; block >= 0; block--) {
+    const k0 = block * nb;
+    const kb = Math.min(nb, cols - k0);
+    const len = rows - k0;
+    const n = cols - k0;
+    vEnd -= kb * len;
+    const vt = s.vAll.slice(vEnd, kb * len);
+    const t = s.tAll.slice(block * nb * nb, kb * kb);
+    const q2 = q.slice(k0 * cols + k0, q.length - (k0 * cols + k0));
+    // Q2 ← (I − V·T·Vᵀ)·Q2 = Q2 − V·T·(Vᵀ·Q2)
+    kernels.gemmStrided(false, false, kb, n, len, 1, vt, len, q2, cols, 0, s.w, n);
+    kernels.gemmStrided(false, false, kb, n, kb, 1, t, kb, s.w, n, 0, s.w2, n);
+    kernels.gemmStrided(true, false, len, n, kb, -1, vt, len, s.w2, n, 1, q2, cols);
+  }
+}
+
+/** Float32 entries of all blocks' vectors: Σ kb·(rows − k0). */
+function vectorsSize(rows: number, cols: number, nb: number): number {
+  let total = 0;
+  for (let k0 = 0; k0 < cols; k0 += nb) total += Math.min(nb, cols - k0) * (rows - k0);
+  return total;
+}
