@@ -2,7 +2,7 @@ import type { F32Buffer, F64Buffer, Kernels } from '../kernels/index.ts';
 import type { LinalgExports } from './engine.ts';
 import { gemmNTScalar } from './gemm-nt.ts';
 import { blockReflectorFactor, reflectRows } from './householder.ts';
-import type { QrSign } from './qr.ts';
+import type { QrSign, qr } from './qr.ts';
 
 /**
  * Householder QR of a float32 matrix held in an optimizer's arena, with the O(n³) work in the float32 GEMM of
@@ -10,15 +10,17 @@ import type { QrSign } from './qr.ts';
  * reference implementations (torch.linalg.qr on float32 tensors, i.e. LAPACK sgeqrf + sorgqr).
  *
  * - A is factored in place, row-major, a panel of NB columns at a time. The panel is copied out transposed
- *   into float64 (its columns become contiguous rows), factored there with single reflectors (float64
- *   arithmetic; about NB·n² flops in all, against (8/3)n³ for the whole QR), and its reflector tails are written
- *   back below A's diagonal.
+ *   into float64 (its columns become contiguous rows) and factored there with single reflectors in float64
+ *   arithmetic: about NB·n² flops in all, against (8/3)n³ for the whole QR.
  * - The reflector vectors are rounded to float32 as soon as they are made and τ is recomputed as 2/‖v‖² in
  *   float64, so that every later use — the rest of the panel, the T factor (from the float64 Gram matrix of
  *   exactly these vectors), the float32 trailing update and the formation of Q — applies the same exactly
  *   orthogonal reflections. What remains is the rounding of the GEMMs and of T to float32.
- * - The trailing columns, and then Q (backward accumulation from [I; 0]), are updated with the block reflector
- *   `I − V·T·Vᵀ` through three `gemmStrided` calls per block, in place in A and Q.
+ * - The trailing columns are updated with the block reflector `I − V·T·Vᵀ` through three `gemmStrided` calls
+ *   per block, in place in A. Every block's vectors are kept (Σ NB·(rows − k0) floats of scratch) and Q is
+ *   then accumulated backwards from [I; 0] with the same three products per block, in place in Q.
+ * - Only Q is produced: R is needed for its diagonal's signs alone, so its rows are not updated once they are
+ *   final, and A is left holding intermediate values.
  *
  * Signs follow {@link QrSign}: 'positive-diagonal' flips the columns of Q whose R_jj is negative (0 counts as
  * positive); 'lapack' keeps Householder's own (LAPACK's dlarfg rules, as in {@link qr}).
@@ -36,9 +38,8 @@ export interface QrF32Options {
 
 /**
  * Q of `A = Q·R` for the rows×cols row-major float32 matrix in `a` (rows ≥ cols): the thin Q (rows×cols,
- * orthonormal columns) is written to `q`. `a` is overwritten (it is left holding the reflectors below its
- * diagonal). Both are buffers of `kernels`' arena and must not overlap. Scratch comes from the arena and is
- * released before returning.
+ * orthonormal columns) is written to `q`. `a` is overwritten with intermediate values. Both are buffers of
+ * `kernels`' arena and must not overlap. Scratch comes from the arena and is released before returning.
  *
  * Returns false, with `q` unspecified, if A holds NaN or ±Infinity or the result is not finite. A matrix
  * whose entries are far from 1 in magnitude is first scaled by a power of two (exact, and Q does not depend
@@ -224,7 +225,7 @@ function factorPanel(s: Scratch, k0: number, kb: number, diag: Float64Array): vo
 }
 
 /**
- * {@link makeReflector} for the float32 QR: the same reflector (LAPACK dlarfg's β and sign rules) with the
+ * householder.ts's makeReflector for the float32 QR: the same reflector (LAPACK dlarfg's β and sign rules) with the
  * tail of v rounded to float32 and τ = 2/‖v‖² recomputed for the rounded vector, in two passes. The entries
  * come from float32 data scaled to a moderate range, so the sum of squares can neither overflow nor lose
  * precision to underflow in float64, and dlarfg's rescaling is not needed.
