@@ -1,6 +1,6 @@
 import { ConfigError } from '../errors.ts';
 import type { MomentPrecision, Precision, ResolvedStorage, SubspaceSelection } from '../storage/precision.ts';
-import { checkBoolean, checkInteger, checkOneOf } from './config-checks.ts';
+import { checkBoolean, checkInteger, checkOneOf, checkRange } from './config-checks.ts';
 
 /**
  * How the methods that keep Kronecker factors (SOAP, KL-Shampoo, KL-SOAP) store their state, besides
@@ -11,6 +11,15 @@ export interface StorageOptions {
   rectT1?: number;
   /** '4bit', '4bit-naive': Björck iterations applied to a dequantized basis before it preconditions. Integer ≥ 0, default 4. */
   rectT2?: number;
+  /**
+   * '4bit', '4bit-naive': orthogonality tolerance of the Björck rectification, `max|VVᵀ − I|`. With 0 every
+   * rectification runs exactly `max(rectT1, rectT2)` first-order steps (the 4-bit paper's fixed count); above 0
+   * it stops as soon as the residual is measured or guaranteed (by a bound from the last Gram matrix) to be within
+   * the tolerance, using second-order steps where they save work, and `max(rectT1, rectT2)` is the most steps
+   * taken. In [0, 1e-3], default 1e-6 (about twice the float32 rounding floor of a rectified basis; two
+   * second-order steps instead of four first-order ones at d = 1024, docs/storage.md §5.3).
+   */
+  rectTol?: number;
   /** '4bit', '4bit-naive': sides with fewer elements (d² < minLowbitSize) stay fp32. Integer ≥ 0, default 4096. */
   minLowbitSize?: number;
   /** '4bit', '4bit-naive': quantization block size (elements per fp32 absmax scale), one of 64…2048. Default 64. */
@@ -31,6 +40,7 @@ export interface StorageOptions {
 export const STORAGE_KEYS = [
   'rectT1',
   'rectT2',
+  'rectTol',
   'minLowbitSize',
   'quanBlocksize',
   'subspaceSize',
@@ -54,6 +64,7 @@ export function resolveStorage(c: Readonly<Record<string, unknown>>, precision: 
     precision,
     rectT1: checkInteger('rectT1', c.rectT1 ?? 1, 0),
     rectT2: checkInteger('rectT2', c.rectT2 ?? 4, 0),
+    rectTol: checkRange('rectTol', c.rectTol ?? 1e-6, 0, 1e-3),
     minLowbitSize: checkInteger('minLowbitSize', c.minLowbitSize ?? 4096, 0),
     quanBlocksize: quanBlocksize as number,
     subspaceSize: checkInteger('subspaceSize', c.subspaceSize ?? 256, 1, true),

@@ -32,7 +32,8 @@ const sqrtPos = (x: number): number => (x > 0 ? Math.sqrt(x) : 0);
  * there (ALGORITHMS.md P3: `qr(L·Q).Q = Q·qr(QᵀLQ).Q`): optionally sort by λ (the Rayleigh quotients), then
  * `W = qr(S_π).Q`, `Q_new = Q̃_π·W`, `λ ← diag(Wᵀ·S_π·W)` (read off `R·W` from the QR), Q_new quantized, O
  * reset to 0 — as in the 4-bit paper, the factor is re-parametrized by its new eigenvector estimates and the
- * residual off-diagonal is dropped. Björck iterations on dequantization: max(rectT1, rectT2).
+ * residual off-diagonal is dropped. Björck on dequantization: at most max(rectT1, rectT2) steps, to rectTol
+ * (exactly that many first-order steps when rectTol is 0).
  */
 export class EigenQuant4FactorStore implements KroneckerSide {
   readonly dim: number;
@@ -57,7 +58,7 @@ export class EigenQuant4FactorStore implements KroneckerSide {
   ) {
     this.dim = dim;
     this.ctx = ctx;
-    const { quanBlocksize, rectT1, rectT2 } = ctx.storage;
+    const { quanBlocksize, rectT1, rectT2, rectTol } = ctx.storage;
     this.blockSize = quanBlocksize;
     this.basis = new Quant4Basis(
       dim,
@@ -68,6 +69,7 @@ export class EigenQuant4FactorStore implements KroneckerSide {
       ctx.scratch,
       quanBlocksize,
       Math.max(rectT1, rectT2),
+      rectTol,
     );
     this.lambda = alloc(name.eigenvalues, 'eigenvalues', 'f32', dim);
     this.pairs = (dim * (dim - 1)) / 2;

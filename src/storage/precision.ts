@@ -33,6 +33,7 @@ export interface ResolvedStorage {
   precision: Precision;
   rectT1: number;
   rectT2: number;
+  rectTol: number;
   minLowbitSize: number;
   quanBlocksize: number;
   subspaceSize: number;

@@ -31,7 +31,7 @@ export class Quant4NaiveFactorStore implements KroneckerSide {
   ) {
     this.dim = dim;
     this.ctx = ctx;
-    const { quanBlocksize, rectT1, rectT2 } = ctx.storage;
+    const { quanBlocksize, rectT1, rectT2, rectTol } = ctx.storage;
     this.blockSize = quanBlocksize;
     const layout = quant4Layout(dim, dim, quanBlocksize);
     this.codes = alloc(`${name.factor}_codes`, 'factor', 'u8', layout.codeBytes);
@@ -46,6 +46,7 @@ export class Quant4NaiveFactorStore implements KroneckerSide {
       ctx.scratch,
       quanBlocksize,
       Math.max(rectT1, rectT2),
+      rectTol,
     );
     // The all-zero codes decode to −0·scale = 0: the empty factor needs no initialization.
     this.basis.setIdentity();
