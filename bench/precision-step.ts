@@ -11,6 +11,7 @@
 //   --frequency 10               preconditionFrequency (steps per period)
 //   --engine auto
 //   --extra '{"rectT2":2}'       JSON merged into the configs of the low precisions
+//   --variant '{"rectTol":0}'    also run every low precision with this JSON merged in (same process, interleaved)
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { EngineChoice } from '../src/kernels/index.ts';
@@ -31,31 +32,40 @@ const { values } = parseArgs({
     engine: { type: 'string', default: 'auto' },
     // JSON merged into the low-precision configs, e.g. '{"rectT2":2}'
     extra: { type: 'string', default: '{}' },
+    // JSON for a second run of every low precision, e.g. '{"rectTol":0}'
+    variant: { type: 'string' },
   },
 });
 const extra = JSON.parse(values.extra) as Record<string, unknown>;
+const variant = values.variant ? (JSON.parse(values.variant) as Record<string, unknown>) : null;
 const [m, n] = values.shape.split('x').map(Number);
 const rounds = Math.max(1, Number(values.rounds));
 const frequency = Number(values.frequency);
 const engine = values.engine as EngineChoice;
 const precisions = ['fp32', ...values.precisions.split(',').filter((p) => p !== 'fp32')] as Precision[];
 
-type Make = (p: Param[], precision: Precision) => Optimizer;
-/** The options every optimizer gets, plus `--extra` for the low precisions. */
-const common = (precision: Precision) => ({ precision, engine, ...(precision === 'fp32' ? {} : extra) });
+type Make = (p: Param[], precision: Precision, more?: Record<string, unknown>) => Optimizer;
+/** The options every optimizer gets, plus `--extra` (and a variant's options) for the low precisions. */
+const common = (precision: Precision, more: Record<string, unknown> = {}) => ({
+  precision,
+  engine,
+  ...(precision === 'fp32' ? {} : { ...extra, ...more }),
+});
 const MAKERS: Record<string, Make> = {
-  soap: (p, precision) => new SOAP(p, { preconditionFrequency: frequency, ...common(precision) }),
-  'kl-soap': (p, precision) => new KLSOAP(p, { preconditionFrequency: frequency, ...common(precision) }),
-  'kl-shampoo': (p, precision) =>
-    new KLShampoo(p, { preconditionFrequency: frequency, ...common(precision) }),
-  shampoo: (p, precision) => new Shampoo(p, { preconditionFrequency: frequency, ...common(precision) }),
+  soap: (p, precision, more) => new SOAP(p, { preconditionFrequency: frequency, ...common(precision, more) }),
+  'kl-soap': (p, precision, more) =>
+    new KLSOAP(p, { preconditionFrequency: frequency, ...common(precision, more) }),
+  'kl-shampoo': (p, precision, more) =>
+    new KLShampoo(p, { preconditionFrequency: frequency, ...common(precision, more) }),
+  shampoo: (p, precision, more) =>
+    new Shampoo(p, { preconditionFrequency: frequency, ...common(precision, more) }),
   // The 4-bit paper's form, statistics and roots every `frequency` steps.
-  'shampoo-lowbit': (p, precision) =>
+  'shampoo-lowbit': (p, precision, more) =>
     new Shampoo(p, {
       variant: 'lowbit',
       statComputeSteps: frequency,
       precComputeSteps: frequency,
-      ...common(precision),
+      ...common(precision, more),
     }),
 };
 
@@ -92,15 +102,30 @@ const grads = gradients(3);
 for (const method of values.methods.split(',')) {
   const make = MAKERS[method];
   if (!make) throw new Error(`unknown method '${method}'`);
-  const runs = precisions.map((precision) => {
-    const opt = make([{ data: new Float32Array(m * n).fill(0.01), shape: [m, n] }], precision);
+  // Every precision, then (with --variant) every low precision once more with the variant's options.
+  const configs: { precision: Precision; label: string; more: Record<string, unknown> }[] = [
+    ...precisions.map((precision) => ({ precision, label: precision as string, more: {} })),
+    ...(variant
+      ? precisions
+          .filter((p) => p !== 'fp32')
+          .map((precision) => ({
+            precision,
+            label: `${precision}, ${Object.entries(variant)
+              .map(([key, value]) => `${key} ${JSON.stringify(value)}`)
+              .join(', ')}`,
+            more: variant,
+          }))
+      : []),
+  ];
+  const runs = configs.map(({ precision, label, more }) => {
+    const opt = make([{ data: new Float32Array(m * n).fill(0.01), shape: [m, n] }], precision, more);
     let call = 0;
     const step = () => opt.step([grads[call++ % grads.length]]);
     step();
     // Align to the start of a refresh period, so each timed period holds exactly one refresh.
     while (call % frequency !== 1) step();
     return {
-      precision,
+      label,
       opt,
       step,
       times: [] as number[],
@@ -135,7 +160,7 @@ for (const method of values.methods.split(',')) {
     const cpu = median(run.cpu);
     const mins = fromMinima(run);
     console.log(
-      `| ${method} | ${run.precision} | ${run.opt.engine} | ${med.toFixed(1)} | ${cpu.toFixed(1)} | ${mins.toFixed(1)} | ${(med / median(ref.times)).toFixed(3)} | ${(cpu / median(ref.cpu)).toFixed(3)} | ${(mins / fromMinima(ref)).toFixed(3)} |`,
+      `| ${method} | ${run.label} | ${run.opt.engine} | ${med.toFixed(1)} | ${cpu.toFixed(1)} | ${mins.toFixed(1)} | ${(med / median(ref.times)).toFixed(3)} | ${(cpu / median(ref.cpu)).toFixed(3)} | ${(mins / fromMinima(ref)).toFixed(3)} |`,
     );
   }
 }
