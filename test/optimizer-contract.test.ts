@@ -50,6 +50,8 @@ const EIGEN_INVALID: [Record<string, unknown>, string][] = [
   [{ normalizeGrads: 'yes' }, 'normalizeGrads'],
   [{ rectT1: -1 }, 'rectT1'],
   [{ rectT2: 1.5 }, 'rectT2'],
+  [{ rectTol: -1e-7 }, 'rectTol'],
+  [{ rectTol: 0.01 }, 'rectTol'],
   [{ minLowbitSize: -1 }, 'minLowbitSize'],
   [{ quanBlocksize: 32 }, 'quanBlocksize'],
   [{ subspaceSize: 0 }, 'subspaceSize'],

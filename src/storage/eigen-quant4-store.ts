@@ -1,6 +1,6 @@
 import { isAllFinite } from '../finite.ts';
 import type { F32Buffer, Kernels } from '../kernels/index.ts';
-import { qr } from '../linalg/index.ts';
+import { qrFloat32 } from '../linalg/qr-f32.ts';
 import type { KroneckerSide } from '../preconditioner/kronecker-side.ts';
 import { type ModeShape, modeProduct } from '../preconditioner/mode-products.ts';
 import type { U8Buffer } from './codecs.ts';
@@ -30,7 +30,8 @@ const sqrtPos = (x: number): number => (x > 0 ? Math.sqrt(x) : 0);
  *
  * A refresh rebuilds `S = Diag(λ) + O` (d×d fp32 scratch) in the current basis and applies the method's rule
  * there (ALGORITHMS.md P3: `qr(L·Q).Q = Q·qr(QᵀLQ).Q`): optionally sort by λ (the Rayleigh quotients), then
- * `W = qr(S_π).Q`, `Q_new = Q̃_π·W`, `λ ← diag(Wᵀ·S_π·W)` (read off `R·W` from the QR), Q_new quantized, O
+ * `W = qr(S_π).Q` (float32 Householder on the kernels, as the fp32 power step), `Q_new = Q̃_π·W`,
+ * `λ ← diag(Wᵀ·S_π·W)` (one GEMM, the diagonal accumulated in float64), Q_new quantized, O
  * reset to 0 — as in the 4-bit paper, the factor is re-parametrized by its new eigenvector estimates and the
  * residual off-diagonal is dropped. Björck on dequantization: at most max(rectT1, rectT2) steps, to rectTol
  * (exactly that many first-order steps when rectTol is 0).
@@ -48,6 +49,7 @@ export class EigenQuant4FactorStore implements KroneckerSide {
   private readonly pendingLambda: Float32Array;
   private readonly rootOld: Float64Array;
   private readonly rootNew: Float64Array;
+  private readonly rayleigh: Float64Array;
   private readonly blockSize: number;
 
   constructor(
@@ -82,11 +84,13 @@ export class EigenQuant4FactorStore implements KroneckerSide {
       lambda: new Float32Array(maxDim),
       rootOld: new Float64Array(maxDim),
       rootNew: new Float64Array(maxDim),
+      rayleigh: new Float64Array(maxDim),
     }));
     this.tri = shared.tri.slice(0, this.pairs);
     this.pendingLambda = shared.lambda.subarray(0, dim);
     this.rootOld = shared.rootOld.subarray(0, dim);
     this.rootNew = shared.rootNew.subarray(0, dim);
+    this.rayleigh = shared.rayleigh.subarray(0, dim);
     ctx.scratch.matrix('work', dim);
     this.basis.setIdentity();
     this.clearOffDiagonal();
@@ -156,6 +160,8 @@ export class EigenQuant4FactorStore implements KroneckerSide {
   proposeRefresh(kernels: Kernels, sortByRayleigh: boolean): boolean {
     const d = this.dim;
     const sc = this.ctx.scratch;
+    // Rectified now if it is not yet (that uses the scratch matrices the refresh fills below).
+    this.basisF32();
     const perm = sc.perm.subarray(0, d);
     const lam = this.lambda.view();
     for (let j = 0; j < d; j++) perm[j] = j;
@@ -185,25 +191,25 @@ export class EigenQuant4FactorStore implements KroneckerSide {
       }
       sp[pi + inv[i]] = lam[i];
     }
-    const r = new Float64Array(d * d);
-    let w: Float64Array;
-    try {
-      w = qr(sp.subarray(0, d * d), d, d, 'positive-diagonal', { r });
-    } catch {
-      return false;
-    }
-    if (!isAllFinite(w)) return false;
-    // λ_new = diag(Wᵀ·S_π·W) = diag(R·W), as S_π = W·R.
-    const lamNew = this.pendingLambda;
-    for (let j = 0; j < d; j++) {
-      let acc = 0;
-      for (let i = j; i < d; i++) acc += r[j * d + i] * w[i * d + j];
-      lamNew[j] = acc;
+    // W = qr(S_π).Q in float32 on the kernels (as the fp32 power step); S_π is kept in 'next' for λ.
+    const sBuf = sc.matrix('product', d);
+    const sCopy = sc.matrix('next', d);
+    const wf = sc.matrix('work', d);
+    sCopy.view().set(sBuf.view());
+    if (!qrFloat32(kernels, d, d, sBuf, wf)) return false;
+    // λ_new = diag(Wᵀ·S_π·W), accumulated in float64 from the float32 product S_π·W.
+    kernels.gemm(false, false, d, d, d, 1, sCopy, wf, 0, sBuf);
+    const lamNew = this.rayleigh;
+    lamNew.fill(0);
+    const sw = sBuf.view();
+    const wv = wf.view();
+    for (let i = 0; i < d; i++) {
+      const row = i * d;
+      for (let j = 0; j < d; j++) lamNew[j] += wv[row + j] * sw[row + j];
     }
     if (!isAllFinite(lamNew)) return false;
-    // Q_new = Q̃_π·W.
-    const wf = sc.matrix('work', d);
-    wf.view().set(w);
+    this.pendingLambda.set(lamNew);
+    // Q_new = Q̃_π·W (views taken after the QR, whose scratch may have grown the arena).
     const cache = this.basisF32().view();
     const qp = sc.matrix('product', d);
     const qpv = qp.view();

@@ -120,13 +120,14 @@ function firstOrderStep(kernels: Kernels, v: F32Buffer, d: number, e: F32Buffer,
 }
 
 /**
- * Largest |entry|, largest squared row norm and largest absolute row sum of a d×d matrix, in float64. NaN
- * propagates into all three (so no stopping test passes on a non-finite matrix).
+ * Largest |entry|, largest squared row norm and largest absolute row sum of a d×d matrix, in float64. All three
+ * are NaN if an entry is (so no stopping test passes on a non-finite matrix).
  */
 function deviation(e: Float32Array, d: number): { maxAbs: number; rowNorm2: number; rowSum: number } {
   let maxAbs = 0;
   let rowNorm2 = 0;
   let rowSum = 0;
+  let total = 0;
   for (let i = 0; i < d; i++) {
     const row = i * d;
     let sq = 0;
@@ -137,12 +138,14 @@ function deviation(e: Float32Array, d: number): { maxAbs: number; rowNorm2: numb
       const a = Math.abs(x);
       sq += x * x;
       sum += a;
-      if (!(a <= big)) big = a;
+      if (a > big) big = a;
     }
-    if (!(big <= maxAbs)) maxAbs = big;
-    if (!(sq <= rowNorm2)) rowNorm2 = sq;
-    if (!(sum <= rowSum)) rowSum = sum;
+    if (big > maxAbs) maxAbs = big;
+    if (sq > rowNorm2) rowNorm2 = sq;
+    if (sum > rowSum) rowSum = sum;
+    total += sum;
   }
+  if (Number.isNaN(total)) return { maxAbs: Number.NaN, rowNorm2: Number.NaN, rowSum: Number.NaN };
   return { maxAbs, rowNorm2, rowSum };
 }
 
