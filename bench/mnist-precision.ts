@@ -7,7 +7,8 @@
 //
 // Run with `npm run bench:mnist-precision` (options: --steps 1000 --batch-size 64 --seed 1
 // --methods soap,kl-soap,kl-shampoo,shampoo,adamw --precisions fp32,bf16,4bit,bf16-naive,4bit-naive
-// --lr soap=3e-3 --out results/mnist-precision.json --backend wasm --engine auto --table-only).
+// --lr soap=3e-3 --out results/mnist-precision.json --backend wasm --engine auto --table-only
+// --extra '{"subspaceSize":1024}').
 // Every finished run is written to the JSON file at once; a run already there with the same settings is
 // skipped, so an interrupted invocation continues where it stopped, and subsets accumulate into one table.
 import { execFileSync } from 'node:child_process';
@@ -48,6 +49,10 @@ const { values } = parseArgs({
     engine: { type: 'string', default: 'auto' },
     // Print the table from the JSON file without training anything.
     'table-only': { type: 'boolean', default: false },
+    // Hyperparameters (a JSON object) merged into the configuration of every run but AdamW's, on top of the
+    // CLI's METHOD_CONFIG. Options that only shape low-precision state (LOWBIT_ONLY) are left out of the fp32
+    // runs, so their fp32 reference rows are the same runs as without --extra. Part of each run's stored settings.
+    extra: { type: 'string', default: '{}' },
   },
 });
 
@@ -55,6 +60,30 @@ const { values } = parseArgs({
 const TOLERANCE = 0.02;
 /** Precisions the criterion applies to; the naive ones are baselines shown beside them. */
 const JUDGED: readonly Precision[] = ['bf16', '4bit'];
+
+/** Storage options that have no effect on a run at fp32 precision (docs/storage.md §5). */
+const LOWBIT_ONLY = [
+  'rectT1',
+  'rectT2',
+  'minLowbitSize',
+  'quanBlocksize',
+  'subspaceSize',
+  'subspaceSelection',
+];
+
+const parsedExtra = JSON.parse(values.extra) as unknown;
+if (typeof parsedExtra !== 'object' || parsedExtra === null || Array.isArray(parsedExtra))
+  throw new Error('--extra must be a JSON object');
+const extra = parsedExtra as Readonly<Record<string, unknown>>;
+
+/** The configuration a run gets besides lr and precision: the CLI's, plus the applicable part of --extra. */
+function configFor(spec: OptimizerSpec): Readonly<Record<string, unknown>> {
+  if (spec.method === 'adamw') return METHOD_CONFIG[spec.method];
+  const own = Object.entries(extra).filter(
+    ([key]) => (spec.precision ?? 'fp32') !== 'fp32' || !LOWBIT_ONLY.includes(key),
+  );
+  return { ...METHOD_CONFIG[spec.method], ...Object.fromEntries(own) };
+}
 
 const steps = Number(values.steps);
 const batchSize = Number(values['batch-size']);
@@ -154,7 +183,7 @@ function settingsFor(spec: OptimizerSpec, lr: number): RunSettingsKey {
   return {
     label: spec.label,
     lr,
-    methodConfig: METHOD_CONFIG[spec.method],
+    methodConfig: configFor(spec),
     steps,
     batchSize,
     seed,
@@ -236,7 +265,8 @@ function table(runs: readonly StoredRun[]): string[] {
   }
   lines.push(
     '',
-    `MLP 784-512-256-10, ${steps} steps, batch ${batchSize}, seed ${seed}, ${backend} backend, engine ${engine}. ` +
+    `MLP 784-512-256-10, ${steps} steps, batch ${batchSize}, seed ${seed}, ${backend} backend, engine ${engine}` +
+      `${Object.keys(extra).length > 0 ? `, --extra ${values.extra}` : ''}. ` +
       'Losses in nats; train loss/accuracy on the 8,000 training digits, test on the 2,000 held-out digits, both ' +
       `with the final weights. "within 2%": |test loss / same method's fp32 test loss − 1| ≤ ${100 * TOLERANCE}% ` +
       `(judged for ${JUDGED.join(' and ')}; the naive variants are baselines). Median step: applyGradients of ` +
@@ -255,7 +285,7 @@ const todo = specs
 if (!values['table-only'] && todo.length > 0) {
   preflight(
     todo.map((t) => t.spec),
-    todo.map((t) => ({ lr: t.lr, engine, extra: METHOD_CONFIG[t.spec.method] })),
+    todo.map((t) => ({ lr: t.lr, engine, extra: configFor(t.spec) })),
   );
   const backendInfo = await useBackend(backend);
   const task = loadTask({ task: 'mnist-mlp', batchSize });
@@ -283,7 +313,7 @@ if (!values['table-only'] && todo.length > 0) {
         spec: t.spec,
         lr: t.lr,
         engine,
-        extra: METHOD_CONFIG[t.spec.method],
+        extra: configFor(t.spec),
         steps,
         batchSize,
         seed,
