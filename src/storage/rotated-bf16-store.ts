@@ -1,6 +1,6 @@
 import { isAllFinite } from '../finite.ts';
 import type { F32Buffer, F64Buffer, Kernels } from '../kernels/index.ts';
-import { qr } from '../linalg/index.ts';
+import { qrFloat32 } from '../linalg/qr-f32.ts';
 import type { KroneckerSide } from '../preconditioner/kronecker-side.ts';
 import { type ModeShape, modePermute, modeProduct } from '../preconditioner/mode-products.ts';
 import type { U16Buffer } from './codecs.ts';
@@ -169,10 +169,10 @@ export class RotatedBf16FactorStore implements KroneckerSide {
     const sv = s.view();
     for (let i = 0; i < d; i++) sv[i * d + i] = sig[i];
     const sp = sc.matrix('product', d);
-    const spv = sp.view();
+    let spv = sp.view();
     const q = this.basisF32().view();
     const next = sc.matrix('next', d);
-    const qp = next.view();
+    let qp = next.view();
     for (let i = 0; i < d; i++) {
       const src = perm[i] * d;
       const row = i * d;
@@ -183,23 +183,20 @@ export class RotatedBf16FactorStore implements KroneckerSide {
     }
     const J = this.subset;
     selectSubspace(this.ctx.storage.subspaceSelection, spv, d, k, this.cursor.view()[0], this.score, J);
-    // W = qr(S_JJ).Q
-    const sjj = new Float64Array(k * k);
-    for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) sjj[a * k + b] = spv[J[a] * d + J[b]];
-    let wq: Float64Array;
-    try {
-      wq = qr(sjj, k, k, 'positive-diagonal');
-    } catch {
-      return false;
-    }
-    if (!isAllFinite(wq)) return false;
-    this.w.view().set(wq);
+    // W = qr(S_JJ).Q, in float32 on the kernels' GEMM as the fp32 power step computes qr(L·Q_π), so that the
+    // full refresh (k = d) costs what fp32's does instead of an O(k³) float64 QR in plain JavaScript.
+    let g1 = this.g1.view();
+    for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) g1[a * k + b] = spv[J[a] * d + J[b]];
+    if (!qrFloat32(kernels, k, k, this.g1.slice(0, k * k), this.w)) return false;
+    // The QR takes its scratch from the arena, which may have grown: views taken before it are stale.
+    spv = sp.view();
+    qp = next.view();
+    g1 = this.g1.view();
     // Q[:, J] ← Q[:, J]·W
-    this.gatherColumns(qp, d, this.g1.view());
+    this.gatherColumns(qp, d, g1);
     kernels.gemm(false, false, d, k, k, 1, this.g1, this.w, 0, this.g2);
     this.scatterColumns(this.g2.view(), d, qp);
     // S[J, :] ← Wᵀ·S[J, :], then S[:, J] ← S[:, J]·W
-    const g1 = this.g1.view();
     for (let a = 0; a < k; a++) g1.set(spv.subarray(J[a] * d, J[a] * d + d), a * d);
     kernels.gemm(true, false, k, d, k, 1, this.w, this.g1, 0, this.g2);
     const g2 = this.g2.view();
