@@ -148,6 +148,34 @@ test('bf16 store, k < d: a refresh rotates exactly k vectors and keeps the facto
   }
 });
 
+test('bf16 store, default options: a side of order 300 gets the full refresh (every column rotated)', () => {
+  // The default subspaceSize (1024) covers every side up to 1024: with the previous default (256) at most 256
+  // of these 300 columns could change in one refresh.
+  const d = 300;
+  const cols = 40;
+  const rand = rng(17);
+  const h = makeStore('bf16', d, {}, 'auto');
+  setIncrement(h, gaussian(rand, d * cols), cols);
+  assert.ok(h.side.initialise(h.kernels, BETA, W, 'identity'));
+  for (let t = 0; t < 9; t++) {
+    setIncrement(h, gaussian(rand, d * cols), cols);
+    assert.ok(h.side.accumulate(h.kernels, BETA, W));
+  }
+  const before = permuteColumns(basis(h), d, descending(f32(h, 'S0_diag')));
+  assert.ok(h.side.proposeRefresh(h.kernels, true));
+  h.side.commit();
+  const after = basis(h);
+  let changed = 0;
+  for (let j = 0; j < d; j++) {
+    let same = true;
+    for (let i = 0; i < d; i++) same &&= after[i * d + j] === before[i * d + j];
+    if (!same) changed++;
+  }
+  assert.equal(changed, d);
+  // bf16 rounding of an orthonormal basis: about 2⁻⁹/√3 per entry of QᵀQ − I (measured 2.5e-3 per √d here).
+  assert.ok(orthogonalityError(after, d, d) / Math.sqrt(d) < 5e-3);
+});
+
 test('subspace selection: top-k, round-robin coverage, off-diagonal energy finds the coupled pair', () => {
   const d = 8;
   const s = new Float32Array(d * d);

@@ -24,7 +24,11 @@ export interface StorageOptions {
   minLowbitSize?: number;
   /** '4bit', '4bit-naive': quantization block size (elements per fp32 absmax scale), one of 64…2048. Default 64. */
   quanBlocksize?: number;
-  /** 'bf16': basis vectors rotated per refresh, k = min(subspaceSize, d). Integer ≥ 1 or Infinity (full refresh), default 256. */
+  /**
+   * 'bf16': basis vectors rotated per refresh, k = min(subspaceSize, d). Integer ≥ 1 or Infinity (full refresh),
+   * default 1024: every side up to 1024 gets the full refresh, which keeps the run on fp32's trajectory; a
+   * smaller k makes the refresh cheaper at a measured cost in accuracy (docs/storage.md §5.2, §5.10).
+   */
   subspaceSize?: number;
   /** 'bf16': which basis vectors a refresh rotates. Default 'offdiag-energy'. */
   subspaceSelection?: SubspaceSelection;
@@ -51,6 +55,9 @@ export const STORAGE_KEYS = [
 
 export const BLOCK_SIZES: readonly number[] = [64, 128, 256, 512, 1024, 2048];
 
+/** Default `subspaceSize`: the full refresh for every side of order ≤ 1024. */
+export const DEFAULT_SUBSPACE_SIZE = 1024;
+
 /** Validates the storage options and fills in their defaults. */
 export function resolveStorage(c: Readonly<Record<string, unknown>>, precision: Precision): ResolvedStorage {
   const quanBlocksize = c.quanBlocksize ?? 64;
@@ -67,7 +74,7 @@ export function resolveStorage(c: Readonly<Record<string, unknown>>, precision: 
     rectTol: checkRange('rectTol', c.rectTol ?? 1e-6, 0, 1e-3),
     minLowbitSize: checkInteger('minLowbitSize', c.minLowbitSize ?? 4096, 0),
     quanBlocksize: quanBlocksize as number,
-    subspaceSize: checkInteger('subspaceSize', c.subspaceSize ?? 256, 1, true),
+    subspaceSize: checkInteger('subspaceSize', c.subspaceSize ?? DEFAULT_SUBSPACE_SIZE, 1, true),
     subspaceSelection: checkOneOf('subspaceSelection', c.subspaceSelection ?? 'offdiag-energy', [
       'offdiag-energy',
       'round-robin',
