@@ -64,8 +64,9 @@ export interface RectifyReport {
  *
  * A 4-bit (linear-2, block 64) orthogonal basis of order 64…1024 starts at ‖E‖₂ ≈ 0.3: with a tolerance of 1e-6
  * this is two second-order steps (8d³ flops, against 12d³ for the paper's four first-order steps) on the bases
- * of a SOAP run, three steps (9–11d³) on some random ones. The bounds are for exact arithmetic; the result
- * also carries float32 rounding (max|VVᵀ − I| ≈ 3–8e-7 at any step count). `g` and `c` are d×d scratch.
+ * of a SOAP run; on some random bases one more Gram matrix (9d³) or also a first-order step (11d³). The bounds
+ * are for exact arithmetic; the result also carries float32 rounding (max|VVᵀ − I| ≈ 1–8e-7 at any step
+ * count). `g` and `c` are d×d scratch.
  */
 export function bjorckToTolerance(
   kernels: Kernels,
