@@ -10,4 +10,5 @@ export function heapBase(): usize {
 export * from './elementwise';
 export * from './gemm';
 export * from './linalg';
+export * from './qr-panel';
 export * from './quant';
