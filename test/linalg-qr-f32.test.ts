@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createKernels, type EngineName, type Kernels } from '../src/kernels/index.ts';
 import { qr } from '../src/linalg/index.ts';
-import { qrFloat32 } from '../src/linalg/qr-f32.ts';
+import { factorPanelTs, qrFloat32 } from '../src/linalg/qr-f32.ts';
 import { powerStepProposal } from '../src/storage/power-step.ts';
 import {
   fromSpectrum,
@@ -245,6 +245,61 @@ describe('qrFloat32 against the float64 QR', () => {
 });
 
 describe('qrFloat32 engines and conventions', () => {
+  test('the WASM panel kernel qrPanelF32 matches its TypeScript twin', () => {
+    for (const engine of ENGINES.filter((e) => e !== 'typescript')) {
+      const kernels = createKernels({ engine });
+      const exports = kernels.wasm?.exports as unknown as {
+        qrPanelF32(
+          a: number,
+          lda: number,
+          len: number,
+          kb: number,
+          panel: number,
+          tau: number,
+          rdiag: number,
+        ): void;
+      };
+      for (const [len, kb, lda] of [
+        [37, 5, 9],
+        [8, 8, 8],
+        [1, 1, 3],
+        [64, 32, 70],
+        [40, 7, 7],
+      ]) {
+        const values = Float32Array.from(gaussian(rng(len * 100 + kb), len * lda));
+        // Planted zero subcolumns below the diagonal of columns 0 and 1: τ = 0 for both (H₀ = I leaves column 1).
+        for (let r = 1; r < len; r++) values[r * lda] = 0;
+        for (let r = 2; r < len && kb > 1; r++) values[r * lda + 1] = 0;
+        const a = kernels.arena.f32(len * lda);
+        a.view().set(values);
+        const panel = kernels.arena.f64(kb * len);
+        const tau = kernels.arena.f64(kb);
+        const rdiag = kernels.arena.f64(kb);
+        exports.qrPanelF32(a.byteOffset, lda, len, kb, panel.byteOffset, tau.byteOffset, rdiag.byteOffset);
+        const refPanel = new Float64Array(kb * len);
+        const refTau = new Float64Array(kb);
+        const refDiag = new Float64Array(kb);
+        factorPanelTs(values, 0, lda, len, kb, refPanel, refTau, refDiag);
+        const what = `${engine} ${len}×${kb} (lda ${lda})`;
+        assert.deepEqual(a.view(), values, `${what}: A modified`);
+        // Float64 sums in another order: agreement to ~1e-15 before the float32 rounding of v, so v itself may
+        // differ by one float32 ulp where a value lies near a rounding boundary.
+        const close = (x: number, y: number) => Math.abs(x - y) <= 2 ** -22 * Math.abs(y) + 1e-13;
+        const compare = (name: string, got: Float64Array, ref: Float64Array) => {
+          for (let i = 0; i < ref.length; i++) {
+            assert.ok(close(got[i], ref[i]), `${what}: ${name}[${i}] ${got[i]} vs ${ref[i]}`);
+          }
+        };
+        compare('panel', panel.view(), refPanel);
+        compare('tau', tau.view(), refTau);
+        compare('rdiag', rdiag.view(), refDiag);
+        if (kb > 1 && len > 2)
+          assert.deepEqual([...tau.view().subarray(0, 2)], [0, 0], `${what}: τ of zero subcolumns`);
+        if (kb > 2 && len > 3) assert.ok(tau.view()[2] > 1, `${what}: τ ∈ (1, 2] for a live column`);
+      }
+    }
+  });
+
   test('the TypeScript and WASM paths agree to float32 rounding on every column that is determined', () => {
     for (const c of [dense(100, 100, 5), warmStart(130, 6), dense(70, 40, 7)]) {
       const r64 = new Float64Array(c.cols * c.cols);

@@ -84,7 +84,7 @@ export function qrFloat32(
     const blocks = Math.ceil(cols / nb);
     const s: Scratch = {
       kernels,
-      wasm: (kernels.wasm?.exports as unknown as LinalgExports | undefined) ?? null,
+      wasm: panelExports(kernels),
       rows,
       cols,
       nb,
@@ -96,7 +96,8 @@ export function qrFloat32(
       w: arena.f32(nb * cols),
       w2: arena.f32(nb * cols),
       tAll: arena.f32(blocks * nb * nb),
-      tau: new Float64Array(nb),
+      tau: arena.f64(nb),
+      rdiag: arena.f64(nb),
       dgemmScratch: 0,
     };
     if (s.wasm !== null) s.dgemmScratch = arena.alloc('u8', s.wasm.dgemmScratchBytes()).byteOffset;
@@ -115,6 +116,29 @@ export function qrFloat32(
   }
 }
 
+/** The WASM exports the QR calls (byte offsets into the kernels' memory). */
+interface PanelExports extends LinalgExports {
+  qrPanelF32(
+    a: number,
+    lda: number,
+    len: number,
+    kb: number,
+    panel: number,
+    tau: number,
+    rdiag: number,
+  ): void;
+}
+
+/** The kernels' WASM exports, or null on the TypeScript engine (or a build without the panel kernel). */
+function panelExports(kernels: Kernels): PanelExports | null {
+  const ex = kernels.wasm?.exports as Partial<PanelExports> | undefined;
+  if (ex === undefined) return null;
+  for (const name of ['qrPanelF32', 'dgemmNT', 'dgemmScratchBytes'] as const) {
+    if (typeof ex[name] !== 'function') return null;
+  }
+  return ex as PanelExports;
+}
+
 /** Below 2⁻⁴⁰ or above 2⁴⁰ in RMS column norm, A is rescaled by a power of two towards 1. */
 const SCALE_LIMIT = 40;
 
@@ -128,7 +152,7 @@ function normaliseScale(kernels: Kernels, a: F32Buffer, ss: number, cols: number
 
 interface Scratch {
   kernels: Kernels;
-  wasm: LinalgExports | null;
+  wasm: PanelExports | null;
   rows: number;
   cols: number;
   nb: number;
@@ -147,7 +171,9 @@ interface Scratch {
   w2: F32Buffer;
   /** The T factor of every block (kb×kb each, row-major, at block·nb²). */
   tAll: F32Buffer;
-  tau: Float64Array;
+  /** τ and R_pp of the current panel's reflectors (kb each). */
+  tau: F64Buffer;
+  rdiag: F64Buffer;
   dgemmScratch: number;
 }
 
@@ -175,33 +201,56 @@ function factor(s: Scratch, diag: Float64Array): void {
 /**
  * Factors columns k0 .. k0+kb−1 of A (rows k0 and below) in float64: copies them out transposed into
  * `panel`, makes and applies the reflectors, records τ and R_jj, and leaves `panel` holding the block's
- * vectors as explicit rows (zeros, 1, float32-representable tail).
+ * vectors as explicit rows (zeros, 1, float32-representable tail). The WASM twin is qrPanelF32
+ * (assembly/qr-panel.ts).
  */
 function factorPanel(s: Scratch, k0: number, kb: number, diag: Float64Array): void {
-  const { rows, cols } = s;
-  const len = rows - k0;
-  const a = s.a.view();
-  const p64 = s.panel.view();
-  for (let r = 0; r < len; r++) {
-    const row = (k0 + r) * cols + k0;
-    for (let p = 0; p < kb; p++) p64[p * len + r] = a[row + p];
+  const len = s.rows - k0;
+  if (s.wasm !== null) {
+    const a = s.a.byteOffset + 4 * (k0 * s.cols + k0);
+    s.wasm.qrPanelF32(a, s.cols, len, kb, s.panel.byteOffset, s.tau.byteOffset, s.rdiag.byteOffset);
+  } else {
+    factorPanelTs(
+      s.a.view(),
+      k0 * s.cols + k0,
+      s.cols,
+      len,
+      kb,
+      s.panel.view(),
+      s.tau.view(),
+      s.rdiag.view(),
+    );
   }
-  const tau = s.tau;
+  diag.set(s.rdiag.view().subarray(0, kb), k0);
+}
+
+/** The TypeScript twin of qrPanelF32 (see there): the panel at a[off] (leading dimension lda) into `panel`. */
+export function factorPanelTs(
+  a: Float32Array,
+  off: number,
+  lda: number,
+  len: number,
+  kb: number,
+  panel: Float64Array,
+  tau: Float64Array,
+  rdiag: Float64Array,
+): void {
+  for (let r = 0; r < len; r++) {
+    const row = off + r * lda;
+    for (let p = 0; p < kb; p++) panel[p * len + r] = a[row + p];
+  }
   for (let p = 0; p < kb; p++) {
-    const off = p * len + p;
+    const at = p * len + p;
     const n = len - p;
-    const t = roundedReflector(p64, off, n);
+    const t = roundedReflector(panel, at, n);
     tau[p] = t;
-    diag[k0 + p] = p64[off];
-    if (t !== 0 && p + 1 < kb) {
-      if (s.wasm !== null) s.wasm.dreflectRows(s.panel.byteOffset, len, p, n, t, p + 1, kb);
-      else reflectRows(p64, len, p, n, t, p + 1, kb);
-    }
+    rdiag[p] = panel[at];
+    if (t !== 0 && p + 1 < kb) reflectRows(panel, len, p, n, t, p + 1, kb);
   }
   // R above and on the diagonal is not needed (only its diagonal's signs): the rows become explicit vectors.
   for (let p = 0; p < kb; p++) {
-    p64.fill(0, p * len, p * len + p);
-    p64[p * len + p] = 1;
+    panel.fill(0, p * len, p * len + p);
+    panel[p * len + p] = 1;
   }
 }
 
@@ -242,7 +291,7 @@ function blockFactor(s: Scratch, kb: number, len: number, t: F32Buffer): void {
     gemmNTScalar(kb, kb, len, 1, v, 0, len, v, 0, len, 0, g, 0, kb, 'lower');
   }
   const t64 = s.t64.view();
-  blockReflectorFactor(kb, g, s.tau, 0, t64);
+  blockReflectorFactor(kb, g, s.tau.view(), 0, t64);
   t.view().set(t64.subarray(0, kb * kb));
 }
 
