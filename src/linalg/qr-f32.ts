@@ -312,13 +312,39 @@ function formQ(s: Scratch, q: F32Buffer): void {
     const vt = s.vAll.slice(vEnd, kb * len);
     const t = s.tAll.slice(block * nb * nb, kb * kb);
     const q2 = q.slice(k0 * cols + k0, q.length - (k0 * cols + k0));
-    applyBlock(s, vt, len, kb, t, false, q2, n, 0);
+    // Before this block, Q2's first kb columns are still [I; 0] and its first kb rows are zero beyond them (the
+    // later blocks touched rows ≥ k0 + kb only), so Vᵀ·Q2 = [V₁ᵀ | Vᵀ[:, kb:]·Q2[kb:, kb:]] with V₁ the top
+    // kb×kb of V: the product skips both (dorgqr does the same).
+    const w = s.w.view();
+    const v = vt.view();
+    for (let p = 0; p < kb; p++) for (let c = 0; c < kb; c++) w[p * n + c] = v[p * len + c];
+    if (n > kb) {
+      const off = kb * cols + kb;
+      const vb = vt.slice(kb, kb * len - kb);
+      s.kernels.gemmStrided(
+        false,
+        false,
+        kb,
+        n - kb,
+        len - kb,
+        1,
+        vb,
+        len,
+        q2.slice(off, q2.length - off),
+        cols,
+        0,
+        s.w.slice(kb, s.w.length - kb),
+        n,
+      );
+    }
+    applyBlock(s, vt, len, kb, t, false, q2, n, 0, true);
   }
 }
 
 /**
  * X ← (I − V·op(T)·Vᵀ)·X = X − V·op(T)·(Vᵀ·X) for the len×n block X at `x` (leading dimension `cols`), with
- * op(T) = Tᵀ when `transT`; V is given transposed (`vt`, kb×len). Rows below `skip` only are written.
+ * op(T) = Tᵀ when `transT`; V is given transposed (`vt`, kb×len). Rows below `skip` only are written. With
+ * `haveW`, the caller has already put Vᵀ·X into `w`.
  * (Splitting X into column chunks, so that a chunk read by the first product is still in cache for the third,
  * measured no faster at n = 1024.)
  */
@@ -332,9 +358,10 @@ function applyBlock(
   x: F32Buffer,
   n: number,
   skip: number,
+  haveW = false,
 ): void {
   const { kernels, cols } = s;
-  kernels.gemmStrided(false, false, kb, n, len, 1, vt, len, x, cols, 0, s.w, n);
+  if (!haveW) kernels.gemmStrided(false, false, kb, n, len, 1, vt, len, x, cols, 0, s.w, n);
   kernels.gemmStrided(transT, false, kb, n, kb, 1, t, kb, s.w, n, 0, s.w2, n);
   if (len > skip) {
     const below = x.slice(skip * cols, x.length - skip * cols);
