@@ -28,7 +28,15 @@ function hsum2(v: v128): f64 {
  *   τ goes to tau[p] and R_pp = β to rdiag[p] (f64 arrays), and the reflector is applied to rows p+1 .. kb−1;
  * - finally every row becomes its explicit vector: zeros before p, 1 at p, the tail after.
  */
-export function qrPanelF32(a: usize, lda: i32, len: i32, kb: i32, panel: usize, tau: usize, rdiag: usize): void {
+export function qrPanelF32(
+  a: usize,
+  lda: i32,
+  len: i32,
+  kb: i32,
+  panel: usize,
+  tau: usize,
+  rdiag: usize,
+): void {
   const rowB = (<usize>len) << 3;
   const ldaB = (<usize>lda) << 2;
   for (let r = 0; r < len; r++) {
