@@ -20,7 +20,7 @@ import {
 // column. To first order a column-wise ΔA moves column j of Q by at most γ·s_j (see `sensitivity`), so columns
 // with a small s_j are well determined and must agree with the float64 Q; the others are only checked through
 // orthogonality and the residual. Observed on these cases: ‖QᵀQ − I‖_F ≈ 0.2–0.7·√(rows·cols)·u and
-// column distances ≤ 0.12·√rows·u·s_j; the bounds below leave a factor of 4 or more.
+// column distances ≤ 0.25·√rows·u·s_j; the bounds below leave a factor of 4 or more.
 
 const U = 2 ** -24;
 const ENGINES = linalgEngines();
