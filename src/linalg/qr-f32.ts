@@ -11,7 +11,8 @@ import type { QrSign, qr } from './qr.ts';
  *
  * - A is factored in place, row-major, a panel of NB columns at a time. The panel is copied out transposed
  *   into float64 (its columns become contiguous rows) and factored there with single reflectors in float64
- *   arithmetic: about NB·n² flops in all, against (8/3)n³ for the whole QR.
+ *   arithmetic (the WASM kernel qrPanelF32 in assembly/qr-panel.ts, or its twin factorPanelTs): about NB·n²
+ *   flops in all, against (8/3)n³ for the whole QR.
  * - The reflector vectors are rounded to float32 as soon as they are made and τ is recomputed as 2/‖v‖² in
  *   float64, so that every later use — the rest of the panel, the T factor (from the float64 Gram matrix of
  *   exactly these vectors), the float32 trailing update and the formation of Q — applies the same exactly
