@@ -59,8 +59,8 @@ export interface RectifyReport {
  *   tolerance; first order instead if s > 1.25 (outside the second-order step's safe range).
  *
  * The corrections are formed from E, not from G (`V − ½·(E·V)` instead of `1.5·V − 0.5·(G·V)`), so a GEMM's
- * rounding scales with the small correction rather than with V: near convergence the result is about twice as
- * close to the orthogonal polar factor as the fixed iteration's (docs/storage.md §5.3).
+ * rounding scales with the small correction rather than with V: near convergence the result is as close to the
+ * orthogonal polar factor as the fixed iteration's, or up to 2× closer (docs/storage.md §5.3).
  *
  * A 4-bit (linear-2, block 64) orthogonal basis of order 64…1024 starts at ‖E‖₂ ≈ 0.3: with a tolerance of 1e-6
  * this is two second-order steps (8d³ flops, against 12d³ for the paper's four first-order steps) on the bases
