@@ -167,13 +167,14 @@ interface ResultsFile {
 const keyOf = (s: RunSettingsKey) => JSON.stringify(s);
 
 function codeVersion(): StoredRun['code'] {
-  const git = (...args: string[]) => execFileSync('git', args, { encoding: 'utf8' }).trim();
+  const git = (...args: string[]) => execFileSync('git', args, { encoding: 'utf8' });
   try {
+    // Not trimmed: a porcelain line starts with its two status columns, the first often a space.
     const modified = git('status', '--porcelain', '--', 'src', 'bench/mnist-precision.ts')
       .split('\n')
       .filter(Boolean)
       .map((l) => l.slice(3));
-    return { commit: git('rev-parse', 'HEAD'), modified };
+    return { commit: git('rev-parse', 'HEAD').trim(), modified };
   } catch {
     return { commit: 'unknown', modified: [] };
   }
