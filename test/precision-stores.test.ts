@@ -148,6 +148,48 @@ test('bf16 store, k < d: a refresh rotates exactly k vectors and keeps the facto
   }
 });
 
+test('bf16 store: rotateMoment takes a middle-mode tensor into the new basis (k < d and k = d)', () => {
+  // m̂_new must be the same parameter-space tensor in the new basis, Q̃_newᵀ·Q̃_old·m̂ along the mode, up to
+  // the bf16 rounding of the bases (the store rotates by W after the permutation, never by the bases).
+  const d = 20;
+  const cols = 25;
+  const outer = 3;
+  const inner = 4;
+  const n = outer * d * inner;
+  for (const k of [6, Number.POSITIVE_INFINITY]) {
+    const rand = rng(3);
+    const h = makeStore('bf16', d, { subspaceSize: k });
+    setIncrement(h, gaussian(rand, d * cols), cols);
+    assert.ok(h.side.initialise(h.kernels, BETA, W, 'identity'));
+    const m = h.kernels.arena.f32(n);
+    const tmp = h.kernels.arena.f32(n);
+    const tmp2 = h.kernels.arena.f32(n);
+    for (let r = 0; r < 3; r++) {
+      for (let t = 0; t < 3; t++) {
+        feed(h, gaussian(rand, d * cols), cols);
+        assert.ok(h.side.accumulate(h.kernels, BETA, W));
+      }
+      const before = basis(h);
+      const mHat = gaussian(rand, n);
+      m.view().set(mHat);
+      assert.ok(h.side.proposeRefresh(h.kernels, true));
+      h.side.rotateMoment(h.kernels, m, { outer, dim: d, inner }, tmp, tmp2);
+      h.side.commit();
+      const r2 = matmul(transpose(basis(h), d, d), before, d, d, d);
+      const expected = new Float64Array(n);
+      for (let o = 0; o < outer; o++)
+        for (let i = 0; i < d; i++)
+          for (let b = 0; b < inner; b++) {
+            let acc = 0;
+            for (let j = 0; j < d; j++) acc += r2[i * d + j] * mHat[(o * d + j) * inner + b];
+            expected[(o * d + i) * inner + b] = acc;
+          }
+      const err = relErr(Float64Array.from(m.view()), expected);
+      assert.ok(err < 1e-2, `k = ${k}, refresh ${r}: first moment off by ${err}`);
+    }
+  }
+});
+
 test('bf16 store, default options: a side of order 300 gets the full refresh (every column rotated)', () => {
   // The default subspaceSize (1024) covers every side up to 1024: with the previous default (256) at most 256
   // of these 300 columns could change in one refresh.
