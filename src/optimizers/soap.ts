@@ -371,10 +371,13 @@ export class SOAP extends EigenbasisOptimizer {
         ok = false;
         return;
       }
-      const tmp = b.x.view();
       const shape = modeShape(b.dims, mode);
-      modePermute(v.view(), tmp, shape, side.perm());
-      v.view().set(tmp);
+      if (side.rotateSecondMoment) side.rotateSecondMoment(k, v, shape, b.x);
+      else {
+        const tmp = b.x.view();
+        modePermute(v.view(), tmp, shape, side.perm());
+        v.view().set(tmp);
+      }
       side.rotateMoment(k, m, shape, b.x, b.y);
       side.commit();
     });

@@ -16,8 +16,9 @@
  *   `accumulate` folds them in: `F ← β·F + w·increment`.
  * - A refresh is two-phase so that a method can move its per-coordinate state along: `proposeRefresh` computes
  *   the new basis in scratch without touching the state (false = failure: the old basis stays, nothing
- *   changed), then the method permutes its second moment with `perm()` and rotates its first moment with
- *   `rotateMoment`, and `commit` makes the proposal the state.
+ *   changed), then the method carries its second moment over (permuted with `perm()`, or by
+ *   `rotateSecondMoment` where a store has it) and rotates its first moment with `rotateMoment`, and `commit`
+ *   makes the proposal the state.
  * - Every amortized computation works on scratch and reports failure instead of throwing; no store lets NaN or
  *   Infinity into its state.
  * - After the state buffers were overwritten from outside (`loadStateDict`, or a step undone by the failure
@@ -67,6 +68,15 @@ export interface KroneckerSide {
    * and `commit`.
    */
   rotateMoment(kernels: Kernels, x: F32Buffer, shape: ModeShape, tmp: F32Buffer, tmp2: F32Buffer): void;
+
+  /**
+   * Present on stores whose refresh moves the basis by more than a reordering plus a small turn (the 4-bit
+   * basis is re-quantized as a whole at every refresh): carries a second moment held in the current bases
+   * into the proposed basis along this side's mode by `v ← (C∘C)·v`, `C = Q_newᵀ·Q_old`, in place (see
+   * `rotateSecondMomentSquared`). Without it a method follows its reference: SOAP permutes with `perm()`, the
+   * KL methods leave the second moment as it is. Valid between a successful `proposeRefresh` and `commit`.
+   */
+  rotateSecondMoment?(kernels: Kernels, v: F32Buffer, shape: ModeShape, tmp: F32Buffer): void;
 
   /** Makes the last successful proposal the state. */
   commit(): void;

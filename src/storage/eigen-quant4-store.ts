@@ -3,6 +3,7 @@ import type { F32Buffer, Kernels } from '../kernels/index.ts';
 import { qrFloat32 } from '../linalg/qr-f32.ts';
 import type { KroneckerSide } from '../preconditioner/kronecker-side.ts';
 import { type ModeShape, modeProduct } from '../preconditioner/mode-products.ts';
+import { rotateSecondMomentSquared } from '../preconditioner/second-moment-rotation.ts';
 import type { U8Buffer } from './codecs.ts';
 import { descendingEigenvectors } from './power-step.ts';
 import { quant4Layout } from './quant4.ts';
@@ -254,6 +255,17 @@ export class EigenQuant4FactorStore implements KroneckerSide {
   rotateMoment(kernels: Kernels, x: F32Buffer, shape: ModeShape, tmp: F32Buffer, _tmp2: F32Buffer): void {
     modeProduct(kernels, x, shape, this.basisF32(), true, tmp);
     modeProduct(kernels, tmp, shape, this.ctx.scratch.matrix('next', this.dim), false, x);
+  }
+
+  /**
+   * Re-quantizing the whole basis turns every eigenvector by the quantization error (far more than the power
+   * step's own turn), so the second moment follows the full rotation rather than the permutation alone.
+   */
+  rotateSecondMoment(kernels: Kernels, v: F32Buffer, shape: ModeShape, tmp: F32Buffer): void {
+    const d = this.dim;
+    const sc = this.ctx.scratch;
+    const old = this.basisF32();
+    rotateSecondMomentSquared(kernels, v, shape, sc.matrix('next', d), old, sc.matrix('product', d), tmp);
   }
 
   commit(): void {
