@@ -5,9 +5,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { availableEngines, createKernels, type F32Buffer, type Kernels } from '../src/kernels/index.ts';
 import { qr } from '../src/linalg/index.ts';
-import { modePermute, modeShape } from '../src/preconditioner/mode-products.ts';
-import { rotateSecondMomentSquared } from '../src/preconditioner/second-moment-rotation.ts';
 import { SOAP } from '../src/optimizers/soap.ts';
+import { modePermute, modeShape } from '../src/preconditioner/mode-products.ts';
+import {
+  applySquaredTransition,
+  applyTransition,
+  basisTransition,
+} from '../src/preconditioner/second-moment-rotation.ts';
 import { Rng } from './helpers/rng.ts';
 
 function buffer(kernels: Kernels, values: ArrayLike<number>): F32Buffer {
@@ -57,19 +61,40 @@ for (const engine of availableEngines()) {
       const expected = reference(v, dims, mode, qNew, qOld);
       const vb = buffer(kernels, v);
       const shape = modeShape(dims, mode);
-      rotateSecondMomentSquared(
-        kernels,
-        vb,
-        shape,
-        buffer(kernels, qNew),
-        buffer(kernels, qOld),
-        kernels.arena.f32(d * d),
-        kernels.arena.f32(v.length),
-      );
+      const c = kernels.arena.f32(d * d);
+      basisTransition(kernels, d, buffer(kernels, qNew), buffer(kernels, qOld), c);
+      applySquaredTransition(kernels, vb, shape, c, kernels.arena.f32(d * d), kernels.arena.f32(v.length));
       const got = vb.view();
       for (let e = 0; e < v.length; e++) {
         assert.ok(got[e] >= 0, `mode ${mode}: negative entry ${e}`);
         assert.ok(Math.abs(got[e] - expected[e]) <= 2e-5 * expected[e] + 1e-12, `mode ${mode}, entry ${e}`);
+      }
+    }
+  });
+
+  test(`C·m along a mode equals Q_newᵀ·(Q_old·m) in float64 (${engine})`, () => {
+    const rng = new Rng(5);
+    const dims = [4, 24, 3];
+    const d = 24;
+    const kernels = createKernels({ engine });
+    const qOld = randomOrthogonal(rng, d);
+    const qNew = randomOrthogonal(rng, d);
+    const m = rng.normals(4 * d * 3);
+    const c = kernels.arena.f32(d * d);
+    basisTransition(kernels, d, buffer(kernels, qNew), buffer(kernels, qOld), c);
+    const mb = buffer(kernels, m);
+    applyTransition(kernels, mb, modeShape(dims, 1), c, kernels.arena.f32(m.length));
+    for (let a = 0; a < 4; a++) {
+      for (let b = 0; b < 3; b++) {
+        // p = Q_old·m (back to parameter coordinates), then Q_newᵀ·p.
+        const p = new Float64Array(d);
+        for (let r = 0; r < d; r++)
+          for (let j = 0; j < d; j++) p[r] += qOld[r * d + j] * m[(a * d + j) * 3 + b];
+        for (let i = 0; i < d; i++) {
+          let e = 0;
+          for (let r = 0; r < d; r++) e += qNew[r * d + i] * p[r];
+          assert.ok(Math.abs(mb.view()[(a * d + i) * 3 + b] - e) <= 1e-5, `entry ${a},${i},${b}`);
+        }
       }
     }
   });
@@ -105,12 +130,13 @@ for (const engine of availableEngines()) {
     modePermute(v, expected, modeShape(dims, 1), perm);
     const kernels = createKernels({ engine });
     const vb = buffer(kernels, v);
-    rotateSecondMomentSquared(
+    const c = kernels.arena.f32(d * d);
+    basisTransition(kernels, d, buffer(kernels, qNew), buffer(kernels, h), c);
+    applySquaredTransition(
       kernels,
       vb,
       modeShape(dims, 1),
-      buffer(kernels, qNew),
-      buffer(kernels, h),
+      c,
       kernels.arena.f32(d * d),
       kernels.arena.f32(v.length),
     );

@@ -2,8 +2,12 @@ import { isAllFinite } from '../finite.ts';
 import type { F32Buffer, Kernels } from '../kernels/index.ts';
 import { qrFloat32 } from '../linalg/qr-f32.ts';
 import type { KroneckerSide } from '../preconditioner/kronecker-side.ts';
-import { type ModeShape, modeProduct } from '../preconditioner/mode-products.ts';
-import { rotateSecondMomentSquared } from '../preconditioner/second-moment-rotation.ts';
+import type { ModeShape } from '../preconditioner/mode-products.ts';
+import {
+  applySquaredTransition,
+  applyTransition,
+  basisTransition,
+} from '../preconditioner/second-moment-rotation.ts';
 import type { U8Buffer } from './codecs.ts';
 import { descendingEigenvectors } from './power-step.ts';
 import { quant4Layout } from './quant4.ts';
@@ -55,6 +59,8 @@ export class EigenQuant4FactorStore implements KroneckerSide {
   private readonly rootNew: Float64Array;
   private readonly rayleigh: Float64Array;
   private readonly blockSize: number;
+  /** Whether the 'product' scratch holds the transition of the current proposal. */
+  private transitionReady = false;
 
   constructor(
     dim: number,
@@ -162,6 +168,7 @@ export class EigenQuant4FactorStore implements KroneckerSide {
   }
 
   proposeRefresh(kernels: Kernels, sortByRayleigh: boolean): boolean {
+    this.transitionReady = false;
     const d = this.dim;
     const sc = this.ctx.scratch;
     // Rectified now if it is not yet (that uses the scratch matrices the refresh fills below).
@@ -252,23 +259,36 @@ export class EigenQuant4FactorStore implements KroneckerSide {
     return this.ctx.scratch.perm.subarray(0, this.dim);
   }
 
+  /** m ← C·m with the transition C = Q̃_newᵀ·Q̃_old (one product along the mode once C is formed). */
   rotateMoment(kernels: Kernels, x: F32Buffer, shape: ModeShape, tmp: F32Buffer, _tmp2: F32Buffer): void {
-    modeProduct(kernels, x, shape, this.basisF32(), true, tmp);
-    modeProduct(kernels, tmp, shape, this.ctx.scratch.matrix('next', this.dim), false, x);
+    applyTransition(kernels, x, shape, this.transition(kernels), tmp);
   }
 
   /**
    * Re-quantizing the whole basis turns every eigenvector by the quantization error (far more than the power
-   * step's own turn), so the second moment follows the full rotation rather than the permutation alone.
+   * step's own turn), so the second moment follows the full rotation, `v ← (C∘C)·v`, not the permutation alone.
    */
   rotateSecondMoment(kernels: Kernels, v: F32Buffer, shape: ModeShape, tmp: F32Buffer): void {
+    const c = this.transition(kernels);
+    applySquaredTransition(kernels, v, shape, c, this.ctx.scratch.matrix('work', this.dim), tmp);
+  }
+
+  /**
+   * C = Q̃_newᵀ·Q̃_old in the 'product' scratch, formed once per proposal and shared by both moments ('product'
+   * and 'work' are free between a proposal and its commit; the proposed basis is in 'next').
+   */
+  private transition(kernels: Kernels): F32Buffer {
     const d = this.dim;
-    const sc = this.ctx.scratch;
-    const old = this.basisF32();
-    rotateSecondMomentSquared(kernels, v, shape, sc.matrix('next', d), old, sc.matrix('product', d), tmp);
+    const c = this.ctx.scratch.matrix('product', d);
+    if (!this.transitionReady) {
+      basisTransition(kernels, d, this.ctx.scratch.matrix('next', d), this.basisF32(), c);
+      this.transitionReady = true;
+    }
+    return c;
   }
 
   commit(): void {
+    this.transitionReady = false;
     this.basis.commit(this.ctx.scratch.matrix('next', this.dim));
     this.lambda.view().set(this.pendingLambda);
     this.clearOffDiagonal();
