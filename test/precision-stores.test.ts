@@ -190,6 +190,73 @@ test('bf16 store: rotateMoment takes a middle-mode tensor into the new basis (k 
   }
 });
 
+test('bf16 and 4-bit stores: rotateSecondMoment applies (C∘C) for the C that rotateMoment applies', () => {
+  // C read off rotateMoment (the identity along the mode comes out as C), then v ← (C∘C)·v checked against
+  // float64 sums on a middle-mode tensor, over several refreshes with sorting.
+  const cases = [
+    { precision: 'bf16' as const, d: 20, options: { subspaceSize: 6 } },
+    { precision: 'bf16' as const, d: 20, options: { subspaceSize: Number.POSITIVE_INFINITY } },
+    { precision: '4bit' as const, d: 64, options: { minLowbitSize: 64 } },
+  ];
+  for (const { precision, d, options } of cases) {
+    const cols = 30;
+    const outer = 2;
+    const inner = 3;
+    const n = Math.max(outer * d * inner, d * d);
+    const rand = rng(5);
+    const h = makeStore(precision, d, options);
+    setIncrement(h, gaussian(rand, d * cols), cols);
+    assert.ok(h.side.initialise(h.kernels, BETA, W, 'eigh'));
+    assert.ok(h.side.rotateSecondMoment, `${precision}: defines rotateSecondMoment`);
+    const c = h.kernels.arena.f32(n);
+    const v = h.kernels.arena.f32(n);
+    const tmp = h.kernels.arena.f32(n);
+    const tmp2 = h.kernels.arena.f32(n);
+    for (let r = 0; r < 3; r++) {
+      for (let t = 0; t < 3; t++) {
+        feed(h, gaussian(rand, d * cols), cols);
+        assert.ok(h.side.accumulate(h.kernels, BETA, W));
+      }
+      assert.ok(h.side.proposeRefresh(h.kernels, true));
+      const eye = c.view();
+      eye.fill(0);
+      for (let i = 0; i < d; i++) eye[i * d + i] = 1;
+      const cMat = c.slice(0, d * d);
+      h.side.rotateMoment(
+        h.kernels,
+        cMat,
+        { outer: 1, dim: d, inner: d },
+        tmp.slice(0, d * d),
+        tmp2.slice(0, d * d),
+      );
+      const cv = Float64Array.from(cMat.view());
+      const len = outer * d * inner;
+      const v0 = Float64Array.from({ length: len }, () => rand() ** 3 + 1e-4);
+      const vb = v.slice(0, len);
+      vb.view().set(v0);
+      h.side.rotateSecondMoment?.(
+        h.kernels,
+        vb,
+        { outer, dim: d, inner },
+        tmp.slice(0, len),
+        tmp2.slice(0, len),
+      );
+      h.side.commit();
+      for (let o = 0; o < outer; o++)
+        for (let i = 0; i < d; i++)
+          for (let b = 0; b < inner; b++) {
+            let acc = 0;
+            for (let j = 0; j < d; j++) acc += cv[i * d + j] ** 2 * v0[(o * d + j) * inner + b];
+            const got = vb.view()[(o * d + i) * inner + b];
+            assert.ok(
+              Math.abs(got - acc) <= 1e-5 * acc + 1e-9,
+              `${precision} ${JSON.stringify(options)}, refresh ${r}`,
+            );
+          }
+    }
+  }
+});
+
 test('bf16 store, default options: a side of order 300 gets the full refresh (every column rotated)', () => {
   // The default subspaceSize (1024) covers every side up to 1024: with the previous default (256) at most 256
   // of these 300 columns could change in one refresh.

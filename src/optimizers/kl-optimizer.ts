@@ -501,7 +501,7 @@ export abstract class KLOptimizer extends EigenbasisOptimizer {
       }
       const shape = modeShape(b.dims, mode);
       if (m) side.rotateMoment(k, m, shape, b.x, b.y);
-      if (v) side.rotateSecondMoment?.(k, v, shape, b.x);
+      if (v) side.rotateSecondMoment?.(k, v, shape, b.x, b.y);
       side.commit();
     });
     if (m) ok = b.m.store(k) && ok;

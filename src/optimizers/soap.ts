@@ -372,7 +372,7 @@ export class SOAP extends EigenbasisOptimizer {
         return;
       }
       const shape = modeShape(b.dims, mode);
-      if (side.rotateSecondMoment) side.rotateSecondMoment(k, v, shape, b.x);
+      if (side.rotateSecondMoment) side.rotateSecondMoment(k, v, shape, b.x, b.y);
       else {
         const tmp = b.x.view();
         modePermute(v.view(), tmp, shape, side.perm());

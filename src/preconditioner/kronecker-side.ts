@@ -71,12 +71,18 @@ export interface KroneckerSide {
 
   /**
    * Present on stores whose refresh moves the basis by more than a reordering plus a small turn (the 4-bit
-   * basis is re-quantized as a whole at every refresh): carries a second moment held in the current bases
-   * into the proposed basis along this side's mode by `v ← (C∘C)·v`, `C = Q_newᵀ·Q_old`, in place (see
-   * `rotateSecondMomentSquared`). Without it a method follows its reference: SOAP permutes with `perm()`, the
+   * basis is re-quantized as a whole at every refresh; the bf16 subspace refresh turns k directions at once):
+   * carries a second moment held in the current bases into the proposed basis along this side's mode by
+   * `v ← (C∘C)·v`, `C = Q_newᵀ·Q_old`, in place (see src/preconditioner/second-moment-rotation.ts). Without it a method follows its reference: SOAP permutes with `perm()`, the
    * KL methods leave the second moment as it is. Valid between a successful `proposeRefresh` and `commit`.
    */
-  rotateSecondMoment?(kernels: Kernels, v: F32Buffer, shape: ModeShape, tmp: F32Buffer): void;
+  rotateSecondMoment?(
+    kernels: Kernels,
+    v: F32Buffer,
+    shape: ModeShape,
+    tmp: F32Buffer,
+    tmp2: F32Buffer,
+  ): void;
 
   /** Makes the last successful proposal the state. */
   commit(): void;

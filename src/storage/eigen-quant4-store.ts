@@ -268,7 +268,13 @@ export class EigenQuant4FactorStore implements KroneckerSide {
    * Re-quantizing the whole basis turns every eigenvector by the quantization error (far more than the power
    * step's own turn), so the second moment follows the full rotation, `v ← (C∘C)·v`, not the permutation alone.
    */
-  rotateSecondMoment(kernels: Kernels, v: F32Buffer, shape: ModeShape, tmp: F32Buffer): void {
+  rotateSecondMoment(
+    kernels: Kernels,
+    v: F32Buffer,
+    shape: ModeShape,
+    tmp: F32Buffer,
+    _tmp2: F32Buffer,
+  ): void {
     const c = this.transition(kernels);
     applySquaredTransition(kernels, v, shape, c, this.ctx.scratch.matrix('work', this.dim), tmp);
   }

@@ -216,14 +216,49 @@ export class RotatedBf16FactorStore implements KroneckerSide {
     return this.ctx.scratch.perm.subarray(0, this.dim);
   }
 
+  /** m ← C·m for the proposal's transition C = Ŵᵀ·Pᵀ: the permutation, then Wᵀ on the positions J. */
   rotateMoment(kernels: Kernels, x: F32Buffer, shape: ModeShape, tmp: F32Buffer, tmp2: F32Buffer): void {
+    this.applyTransition(kernels, x, shape, tmp, tmp2, this.w);
+  }
+
+  /**
+   * v ← (C∘C)·v: the permutation, then (W∘W)ᵀ on the positions J, so that the second moment turns with the
+   * first in the k rotated directions (see src/preconditioner/second-moment-rotation.ts). With SOAP's rule
+   * (permutation only) a partial refresh left the rotated directions with the second moment of the ones they
+   * replaced.
+   */
+  rotateSecondMoment(
+    kernels: Kernels,
+    v: F32Buffer,
+    shape: ModeShape,
+    tmp: F32Buffer,
+    tmp2: F32Buffer,
+  ): void {
+    const k = this.k;
+    // g1 (the refresh's gather scratch) is free between a proposal and its commit.
+    const squared = this.g1.slice(0, k * k);
+    const w = this.w.view();
+    const sq = squared.view();
+    for (let i = 0; i < k * k; i++) sq[i] = w[i] * w[i];
+    this.applyTransition(kernels, v, shape, tmp, tmp2, squared);
+  }
+
+  /** x ← Ŵᵀ·Pᵀ·x along the mode, Ŵ = I except M on the positions J (M = W or W∘W). */
+  private applyTransition(
+    kernels: Kernels,
+    x: F32Buffer,
+    shape: ModeShape,
+    tmp: F32Buffer,
+    tmp2: F32Buffer,
+    m: F32Buffer,
+  ): void {
     const { outer, inner } = shape;
     const d = this.dim;
     const k = this.k;
     const J = this.subset;
     const xv = x.view();
     const tv = tmp.view();
-    // tmp ← x with the mode permuted; the J slices of tmp go through tmp2 → (Wᵀ) → x and back into tmp.
+    // tmp ← x with the mode permuted; the J slices of tmp go through tmp2 → (Mᵀ) → x and back into tmp.
     if (this.sorted) modePermute(xv, tv, shape, this.perm());
     else tv.set(xv);
     const len = outer * k * inner;
@@ -236,7 +271,7 @@ export class RotatedBf16FactorStore implements KroneckerSide {
         gv.set(tv.subarray(from, from + inner), (o * k + a) * inner);
       }
     }
-    modeProduct(kernels, gathered, { outer, dim: k, inner }, this.w, false, rotated);
+    modeProduct(kernels, gathered, { outer, dim: k, inner }, m, false, rotated);
     const rv = rotated.view();
     for (let o = 0; o < outer; o++) {
       for (let a = 0; a < k; a++) {
