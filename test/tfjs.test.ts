@@ -196,6 +196,23 @@ describe('tfjs adapter: codecs and registration', () => {
     assert.throws(() => encodeTfjsConfig({ f: () => 0 }));
   });
 
+  test('the engine and the non-finite policy given to an adapter reach its core', async () => {
+    await useBackend('cpu');
+    const cls = TFJS_OPTIMIZER_CLASSES.find((c) => c.className === 'ShampooTsSOAP');
+    assert.ok(cls);
+    const opt = new cls({ engine: 'typescript', nonFinite: 'skip', preconditionFrequency: 2 });
+    const w = tf.variable(tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3]), true, 'runtime_keys_w');
+    opt.applyGradients([{ name: w.name, tensor: tf.ones([2, 3]) }]);
+    opt.applyGradients([{ name: w.name, tensor: tf.fill([2, 3], Number.NaN) }]);
+    const core = opt.coreOptimizer;
+    assert.ok(core);
+    assert.equal(core.engine, 'typescript');
+    assert.equal(core.skippedSteps, 1);
+    assert.equal(opt.getConfig().nonFinite, 'skip');
+    w.dispose();
+    opt.dispose();
+  });
+
   test('checkpoint bytes pack into int32 and back, bit-exactly', () => {
     const r = rng(9);
     const bytes = Uint8Array.from({ length: 64 }, () => Math.floor(r() * 256));

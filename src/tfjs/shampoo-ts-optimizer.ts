@@ -12,6 +12,9 @@ export const CHECKPOINT_WEIGHT_NAME = 'shampoo_ts/checkpoint';
 
 const SCALAR_PARAM = (): Param => ({ data: new Float32Array(1), shape: [1] });
 
+/** Options of how a core runs, which its resolved (hyperparameter) config does not report. */
+const RUNTIME_KEYS = ['engine', 'allowRelaxedSimd', 'nonFinite'] as const;
+
 /** tfjs' `NamedTensor` (not exported from the package root). */
 export interface NamedTensor {
   name: string;
@@ -51,8 +54,10 @@ export abstract class ShampooTsOptimizer<C extends object = Record<string, unkno
     this.method = probe.method;
     this.resolved = structuredClone({ ...probe.config });
     // Every core's resolved config is an input config: `getConfig` (hence model.json) carries it, defaults
-    // included, and the core is created from it.
-    this.coreConfig = this.resolved;
+    // included, and the core is created from it. The core's resolved config leaves out how it runs (engine,
+    // non-finite policy), which the caller may have chosen: those are carried over as given.
+    const runtime = RUNTIME_KEYS.filter((key) => given[key] !== undefined).map((key) => [key, given[key]]);
+    this.coreConfig = { ...this.resolved, ...Object.fromEntries(runtime) };
   }
 
   /** The core method, e.g. 'soap'. */
