@@ -484,28 +484,24 @@ export abstract class KLOptimizer extends EigenbasisOptimizer {
 
   /**
    * One unsorted refresh per side (the store's rule: the QR power step `Q ← qr(F·Q).Q`, or a subspace rotation
-   * for 'bf16'). KL-SOAP's first moment is rotated from the old basis into the new one, and its second moment
-   * follows a store that defines `rotateSecondMoment` (the reference leaves it in place); a side whose refresh
-   * fails keeps its basis.
+   * for 'bf16'). KL-SOAP's first moment is rotated from the old basis into the new one and its second moment
+   * stays in place, as in the reference (the transition rule of `rotateSecondMoment`, which SOAP's low
+   * precisions use, made KL-SOAP's 4-bit runs worse on a noise-free problem); a side whose refresh fails keeps
+   * its basis.
    */
   private refreshBases(b: KLBlock): boolean {
     const k = this.kernels;
     let ok = true;
     const m = this.adamInEigenbasis ? b.m.load() : null;
-    const vStore = b.v && b.sides.some((side) => side.rotateSecondMoment) ? b.v : null;
-    const v = vStore ? vStore.load() : null;
     b.sides.forEach((side, mode) => {
       if (!side.proposeRefresh(k, false)) {
         ok = false;
         return;
       }
-      const shape = modeShape(b.dims, mode);
-      if (m) side.rotateMoment(k, m, shape, b.x, b.y);
-      if (v) side.rotateSecondMoment?.(k, v, shape, b.x, b.y);
+      if (m) side.rotateMoment(k, m, modeShape(b.dims, mode), b.x, b.y);
       side.commit();
     });
     if (m) ok = b.m.store(k) && ok;
-    if (vStore) ok = vStore.store(k) && ok;
     return ok;
   }
 }

@@ -73,8 +73,9 @@ export interface KroneckerSide {
    * Present on stores whose refresh moves the basis by more than a reordering plus a small turn (the 4-bit
    * basis is re-quantized as a whole at every refresh; the bf16 subspace refresh turns k directions at once):
    * carries a second moment held in the current bases into the proposed basis along this side's mode by
-   * `v ← (C∘C)·v`, `C = Q_newᵀ·Q_old`, in place (see src/preconditioner/second-moment-rotation.ts). Without it a method follows its reference: SOAP permutes with `perm()`, the
-   * KL methods leave the second moment as it is. Valid between a successful `proposeRefresh` and `commit`.
+   * `v ← (C∘C)·v`, `C = Q_newᵀ·Q_old`, in place (see src/preconditioner/second-moment-rotation.ts). SOAP uses it where present and
+   * otherwise permutes with `perm()`, as its reference; the KL methods leave their second moment in place, as
+   * theirs. Valid between a successful `proposeRefresh` and `commit`.
    */
   rotateSecondMoment?(
     kernels: Kernels,
