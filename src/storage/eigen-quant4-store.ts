@@ -8,13 +8,16 @@ import {
   applyTransition,
   basisTransition,
 } from '../preconditioner/second-moment-rotation.ts';
-import type { U8Buffer } from './codecs.ts';
+import {
+  accumulateCorrelations,
+  allocateCorrelations,
+  type CorrelationTriangle,
+  clearCorrelations,
+  sqrtPos,
+} from './correlation-triangle.ts';
 import { descendingEigenvectors } from './power-step.ts';
-import { quant4Layout } from './quant4.ts';
 import { Quant4Basis } from './quant4-basis.ts';
 import type { StateAllocator, StoreContext } from './store-context.ts';
-
-const sqrtPos = (x: number): number => (x > 0 ? Math.sqrt(x) : 0);
 
 /** Rows of R = Wᵀ·S_π formed per product when the refresh reads λ off its upper triangle. */
 const LAMBDA_BLOCK = 64;
@@ -50,13 +53,9 @@ export class EigenQuant4FactorStore implements KroneckerSide {
   private readonly ctx: StoreContext;
   private readonly basis: Quant4Basis;
   private readonly lambda: F32Buffer;
-  private readonly accCodes: U8Buffer;
-  private readonly accScales: F32Buffer;
-  private readonly pairs: number;
-  private readonly tri: F32Buffer;
+  /** The off-diagonal O, as 4-bit correlations. */
+  private readonly tri: CorrelationTriangle;
   private readonly pendingLambda: Float32Array;
-  private readonly rootOld: Float64Array;
-  private readonly rootNew: Float64Array;
   private readonly rayleigh: Float64Array;
   private readonly blockSize: number;
   /** Whether the 'product' scratch holds the transition of the current proposal. */
@@ -84,26 +83,24 @@ export class EigenQuant4FactorStore implements KroneckerSide {
       rectTol,
     );
     this.lambda = alloc(name.eigenvalues, 'eigenvalues', 'f32', dim);
-    this.pairs = (dim * (dim - 1)) / 2;
-    const layout = quant4Layout(1, this.pairs, quanBlocksize);
-    this.accCodes = alloc(`${name.factor}_codes`, 'factor', 'u8', layout.codeBytes);
-    this.accScales = alloc(`${name.factor}_scales`, 'scales', 'f32', layout.scaleCount);
+    this.tri = allocateCorrelations(
+      dim,
+      { codes: `${name.factor}_codes`, scales: `${name.factor}_scales` },
+      alloc,
+      ctx.scratch,
+      ctx.kernels,
+      quanBlocksize,
+    );
     const maxDim = ctx.scratch.maxDim;
     const shared = ctx.scratch.shared('eigen-quant4', () => ({
-      tri: ctx.kernels.arena.f32((maxDim * (maxDim - 1)) / 2),
       lambda: new Float32Array(maxDim),
-      rootOld: new Float64Array(maxDim),
-      rootNew: new Float64Array(maxDim),
       rayleigh: new Float64Array(maxDim),
     }));
-    this.tri = shared.tri.slice(0, this.pairs);
     this.pendingLambda = shared.lambda.subarray(0, dim);
-    this.rootOld = shared.rootOld.subarray(0, dim);
-    this.rootNew = shared.rootNew.subarray(0, dim);
     this.rayleigh = shared.rayleigh.subarray(0, dim);
     ctx.scratch.matrix('work', dim);
     this.basis.setIdentity();
-    this.clearOffDiagonal();
+    clearCorrelations(this.ctx.codecs, this.tri);
   }
 
   basisF32(): F32Buffer {
@@ -123,26 +120,8 @@ export class EigenQuant4FactorStore implements KroneckerSide {
     const next = this.pendingLambda;
     for (let i = 0; i < d; i++) next[i] = beta * lam[i] + weight * a[i * d + i];
     if (!isAllFinite(next)) return false;
-    for (let i = 0; i < d; i++) {
-      this.rootOld[i] = sqrtPos(lam[i]);
-      this.rootNew[i] = sqrtPos(next[i]);
-    }
-    const b = this.blockSize;
-    this.ctx.codecs.dequantize4(this.accCodes, this.accScales, 1, this.pairs, this.tri, 'linear-2', b);
-    const c = this.tri.view();
-    let t = 0;
-    for (let i = 0; i < d; i++) {
-      const ro = beta * this.rootOld[i];
-      const rn = this.rootNew[i];
-      const row = i * d;
-      for (let j = i + 1; j < d; j++, t++) {
-        const o = c[t] * ro * this.rootOld[j] + weight * a[row + j];
-        const den = rn * this.rootNew[j];
-        c[t] = den > 0 ? o / den : 0;
-      }
-    }
-    if (!kernels.allFinite(this.tri)) return false;
-    this.ctx.codecs.quantize4(this.tri, 1, this.pairs, this.accCodes, this.accScales, 'linear-2', b);
+    if (!accumulateCorrelations(kernels, this.ctx.codecs, this.tri, a, d, lam, next, beta, weight))
+      return false;
     lam.set(next);
     return true;
   }
@@ -163,7 +142,7 @@ export class EigenQuant4FactorStore implements KroneckerSide {
     }
     this.basis.commit(q);
     this.lambda.view().set(this.pendingLambda);
-    this.clearOffDiagonal();
+    clearCorrelations(this.ctx.codecs, this.tri);
     return true;
   }
 
@@ -180,15 +159,15 @@ export class EigenQuant4FactorStore implements KroneckerSide {
     // S_π = Diag(λ) + O in the sorted order, fp32 (the 'product' scratch).
     const sp = sc.matrix('product', d).view();
     this.ctx.codecs.dequantize4(
-      this.accCodes,
-      this.accScales,
+      this.tri.codes,
+      this.tri.scales,
       1,
-      this.pairs,
-      this.tri,
+      this.tri.pairs,
+      this.tri.values,
       'linear-2',
       this.blockSize,
     );
-    const c = this.tri.view();
+    const c = this.tri.values.view();
     const inv = sc.estimates;
     for (let j = 0; j < d; j++) inv[perm[j]] = j;
     let t = 0;
@@ -297,24 +276,10 @@ export class EigenQuant4FactorStore implements KroneckerSide {
     this.transitionReady = false;
     this.basis.commit(this.ctx.scratch.matrix('next', this.dim));
     this.lambda.view().set(this.pendingLambda);
-    this.clearOffDiagonal();
+    clearCorrelations(this.ctx.codecs, this.tri);
   }
 
   invalidate(): void {
     this.basis.invalidate();
-  }
-
-  /** O ← 0 (the codes of an all-zero triangle). */
-  private clearOffDiagonal(): void {
-    this.tri.view().fill(0);
-    this.ctx.codecs.quantize4(
-      this.tri,
-      1,
-      this.pairs,
-      this.accCodes,
-      this.accScales,
-      'linear-2',
-      this.blockSize,
-    );
   }
 }

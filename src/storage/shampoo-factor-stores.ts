@@ -23,9 +23,15 @@ import type { F32Buffer, Kernels } from '../kernels/index.ts';
 import type { SideScratch } from '../preconditioner/kronecker-side.ts';
 import { type ModeShape, modeProduct, modeStatistics } from '../preconditioner/mode-products.ts';
 import type { Bf16Writer } from './bf16-writer.ts';
-import type { U8Buffer, U16Buffer } from './codecs.ts';
+import type { U16Buffer } from './codecs.ts';
+import {
+  accumulateCorrelations,
+  allocateCorrelations,
+  type CorrelationTriangle,
+  clearCorrelations,
+  sqrtPos,
+} from './correlation-triangle.ts';
 import { descendingEigenvectors } from './power-step.ts';
-import { quant4Layout } from './quant4.ts';
 import { Quant4Basis } from './quant4-basis.ts';
 import { DecodeSlot, type StateAllocator } from './store-context.ts';
 import type { StoredMatrix } from './stored-matrix.ts';
@@ -101,8 +107,6 @@ export class ParameterFactorStore implements ShampooFactorStore {
 /** How a rotated store holds its basis and its off-diagonal. */
 export type RotatedFormat = 'bf16' | '4bit';
 
-const sqrtPos = (x: number): number => (x > 0 ? Math.sqrt(x) : 0);
-
 /** See the file comment. State: `{name}` basis, `{factor}_diag` σ, `{factor}_offdiag…` O. */
 export class RotatedFactorStore implements ShampooFactorStore {
   readonly coordinates = 'rotated' as const;
@@ -119,12 +123,7 @@ export class RotatedFactorStore implements ShampooFactorStore {
   // 4-bit: Q as Quant4Basis (Qᵀ codes, rectified fp32 copy cached), O as the packed strict upper triangle of
   // correlations O_ij/sqrt(σ_i·σ_j) in one row of 4-bit blocks.
   private readonly basis4: Quant4Basis | null = null;
-  private readonly triCodes: U8Buffer | null = null;
-  private readonly triScales: F32Buffer | null = null;
-  private readonly tri: F32Buffer | null = null;
-  private readonly pairs: number;
-  private readonly rootOld: Float64Array;
-  private readonly rootNew: Float64Array;
+  private readonly tri: CorrelationTriangle | null = null;
   private readonly nextSigma: Float32Array;
 
   constructor(
@@ -146,7 +145,6 @@ export class RotatedFactorStore implements ShampooFactorStore {
     this.blockSize = ctx.quanBlocksize;
     this.scratch = ctx.scratch;
     this.kernels = ctx.kernels;
-    this.pairs = (dim * (dim - 1)) / 2;
     const n2 = dim * dim;
     const k = ctx.kernels;
     this.sigma = alloc(`${names.factor}_diag`, 'factor', 'f32', dim);
@@ -165,22 +163,17 @@ export class RotatedFactorStore implements ShampooFactorStore {
         ctx.quanBlocksize,
         ctx.rectify,
       );
-      const l = quant4Layout(1, this.pairs, ctx.quanBlocksize);
-      this.triCodes = alloc(`${names.factor}_offdiag_codes`, 'factor', 'u8', l.codeBytes);
-      this.triScales = alloc(`${names.factor}_offdiag_scales`, 'scales', 'f32', l.scaleCount);
-      const maxDim = ctx.scratch.maxDim;
-      this.tri = ctx.scratch
-        .shared('shampoo-rotated-tri', () => k.arena.f32(Math.max(1, (maxDim * (maxDim - 1)) / 2)))
-        .slice(0, this.pairs);
+      this.tri = allocateCorrelations(
+        dim,
+        { codes: `${names.factor}_offdiag_codes`, scales: `${names.factor}_offdiag_scales` },
+        alloc,
+        ctx.scratch,
+        k,
+        ctx.quanBlocksize,
+      );
     }
-    const shared = ctx.scratch.shared('shampoo-rotated', () => ({
-      rootOld: new Float64Array(ctx.scratch.maxDim),
-      rootNew: new Float64Array(ctx.scratch.maxDim),
-      sigma: new Float32Array(ctx.scratch.maxDim),
-    }));
-    this.rootOld = shared.rootOld.subarray(0, dim);
-    this.rootNew = shared.rootNew.subarray(0, dim);
-    this.nextSigma = shared.sigma.subarray(0, dim);
+    const shared = ctx.scratch.shared('shampoo-rotated', () => new Float32Array(ctx.scratch.maxDim));
+    this.nextSigma = shared.subarray(0, dim);
     ctx.scratch.matrix('work', dim);
     // Q = I (exact in both formats); σ = 0 and O = 0 are the zero-filled state (the codes of an all-zero
     // triangle are written explicitly).
@@ -190,7 +183,7 @@ export class RotatedFactorStore implements ShampooFactorStore {
     for (let i = 0; i < dim; i++) v[i * dim + i] = 1;
     if (this.basis16) this.writer.nearest(eye, this.basis16);
     else this.basis4!.setIdentity();
-    if (this.tri) this.clearTriangle();
+    if (this.tri) clearCorrelations(this.writer.codecs, this.tri);
   }
 
   basis(): F32Buffer {
@@ -242,27 +235,8 @@ export class RotatedFactorStore implements ShampooFactorStore {
       this.writer.average(o, this.offdiag16);
     } else {
       // Correlations c_ij = O_ij/sqrt(σ_i·σ_j): renormalized from the old σ to the new one.
-      for (let i = 0; i < d; i++) {
-        this.rootOld[i] = sqrtPos(sig[i]);
-        this.rootNew[i] = sqrtPos(next[i]);
-      }
-      const codecs = this.writer.codecs;
-      const tri = this.tri!;
-      codecs.dequantize4(this.triCodes!, this.triScales!, 1, this.pairs, tri, 'linear-2', this.blockSize);
-      const c = tri.view();
-      let t = 0;
-      for (let i = 0; i < d; i++) {
-        const ro = beta * this.rootOld[i];
-        const rn = this.rootNew[i];
-        const row = i * d;
-        for (let j = i + 1; j < d; j++, t++) {
-          const o = c[t] * ro * this.rootOld[j] + weight * a[row + j];
-          const den = rn * this.rootNew[j];
-          c[t] = den > 0 ? o / den : 0;
-        }
-      }
-      if (!kernels.allFinite(tri)) return false;
-      codecs.quantize4(tri, 1, this.pairs, this.triCodes!, this.triScales!, 'linear-2', this.blockSize);
+      if (!accumulateCorrelations(kernels, this.writer.codecs, this.tri!, a, d, sig, next, beta, weight))
+        return false;
     }
     sig.set(next);
     return true;
@@ -277,15 +251,15 @@ export class RotatedFactorStore implements ShampooFactorStore {
     } else {
       const tri = this.tri!;
       this.writer.codecs.dequantize4(
-        this.triCodes!,
-        this.triScales!,
+        tri.codes,
+        tri.scales,
         1,
-        this.pairs,
-        tri,
+        tri.pairs,
+        tri.values,
         'linear-2',
-        this.blockSize,
+        tri.blockSize,
       );
-      const c = tri.view();
+      const c = tri.values.view();
       let t = 0;
       for (let i = 0; i < d; i++) {
         const ri = sqrtPos(sig[i]);
@@ -313,7 +287,7 @@ export class RotatedFactorStore implements ShampooFactorStore {
     } else {
       if (!this.basis4!.propose(kernels, b)) return false;
       this.basis4!.commit(b);
-      this.clearTriangle();
+      clearCorrelations(this.writer.codecs, this.tri!);
     }
     const sig = this.sigma.view();
     for (let i = 0; i < d; i++) sig[i] = sigma[i];
@@ -330,20 +304,5 @@ export class RotatedFactorStore implements ShampooFactorStore {
   invalidate(): void {
     this.basis4?.invalidate();
     if (this.slot) this.slot.owner = null;
-  }
-
-  /** O ← 0 (the codes of an all-zero triangle). */
-  private clearTriangle(): void {
-    const tri = this.tri!;
-    tri.view().fill(0);
-    this.writer.codecs.quantize4(
-      tri,
-      1,
-      this.pairs,
-      this.triCodes!,
-      this.triScales!,
-      'linear-2',
-      this.blockSize,
-    );
   }
 }

@@ -1,0 +1,100 @@
+import type { F32Buffer, Kernels } from '../kernels/index.ts';
+import type { SideScratch } from '../preconditioner/kronecker-side.ts';
+import type { Codecs, U8Buffer } from './codecs.ts';
+import { quant4Layout } from './quant4.ts';
+import type { StateAllocator } from './store-context.ts';
+
+/** √x for x > 0, else 0 (an eigenvalue estimate that is not positive scales its correlations to 0). */
+export const sqrtPos = (x: number): number => (x > 0 ? Math.sqrt(x) : 0);
+
+/**
+ * The off-diagonal of a factor held in its basis, as the 4-bit eigen-parametrized stores keep it: the strict
+ * upper triangle (`pairs` = d(d−1)/2 values, row by row) of correlations `c_ij = O_ij/sqrt(σ_i·σ_j)`, 4-bit
+ * linear-2 in blocks of `blockSize` (a correlation lies in [−1, 1], so one block scale fits any spectrum).
+ * `values` is fp32 scratch of `pairs` entries; `rootOld`/`rootNew` scratch of d.
+ */
+export interface CorrelationTriangle {
+  codes: U8Buffer;
+  scales: F32Buffer;
+  values: F32Buffer;
+  pairs: number;
+  blockSize: number;
+  rootOld: Float64Array;
+  rootNew: Float64Array;
+}
+
+/**
+ * Allocates the triangle of a d×d factor: its codes and scales as state (under the given names), the fp32
+ * values and the roots as scratch shared by every side of the optimizer.
+ */
+export function allocateCorrelations(
+  dim: number,
+  names: { codes: string; scales: string },
+  alloc: StateAllocator,
+  scratch: SideScratch,
+  kernels: Kernels,
+  blockSize: number,
+): CorrelationTriangle {
+  const pairs = (dim * (dim - 1)) / 2;
+  const layout = quant4Layout(1, pairs, blockSize);
+  const maxDim = scratch.maxDim;
+  const shared = scratch.shared('correlation-triangle', () => ({
+    values: kernels.arena.f32(Math.max(1, (maxDim * (maxDim - 1)) / 2)),
+    rootOld: new Float64Array(maxDim),
+    rootNew: new Float64Array(maxDim),
+  }));
+  return {
+    codes: alloc(names.codes, 'factor', 'u8', layout.codeBytes),
+    scales: alloc(names.scales, 'scales', 'f32', layout.scaleCount),
+    values: shared.values.slice(0, pairs),
+    pairs,
+    blockSize,
+    rootOld: shared.rootOld.subarray(0, dim),
+    rootNew: shared.rootNew.subarray(0, dim),
+  };
+}
+
+/**
+ * One EMA step of the off-diagonal, `O ← β·O + w·offdiag(ΔS)`, with the diagonal going from `diag` to
+ * `nextDiag` (the correlations are renormalized to it). `increment` is ΔS (d×d row-major). Returns false, the
+ * codes untouched, if the result is not finite.
+ */
+export function accumulateCorrelations(
+  kernels: Kernels,
+  codecs: Codecs,
+  tri: CorrelationTriangle,
+  increment: Float32Array,
+  d: number,
+  diag: ArrayLike<number>,
+  nextDiag: ArrayLike<number>,
+  beta: number,
+  weight: number,
+): boolean {
+  const { rootOld, rootNew } = tri;
+  for (let i = 0; i < d; i++) {
+    rootOld[i] = sqrtPos(diag[i]);
+    rootNew[i] = sqrtPos(nextDiag[i]);
+  }
+  codecs.dequantize4(tri.codes, tri.scales, 1, tri.pairs, tri.values, 'linear-2', tri.blockSize);
+  const c = tri.values.view();
+  let t = 0;
+  for (let i = 0; i < d; i++) {
+    const ro = beta * rootOld[i];
+    const rn = rootNew[i];
+    const row = i * d;
+    for (let j = i + 1; j < d; j++, t++) {
+      const o = c[t] * ro * rootOld[j] + weight * increment[row + j];
+      const den = rn * rootNew[j];
+      c[t] = den > 0 ? o / den : 0;
+    }
+  }
+  if (!kernels.allFinite(tri.values)) return false;
+  codecs.quantize4(tri.values, 1, tri.pairs, tri.codes, tri.scales, 'linear-2', tri.blockSize);
+  return true;
+}
+
+/** O ← 0 (the codes of an all-zero triangle). */
+export function clearCorrelations(codecs: Codecs, tri: CorrelationTriangle): void {
+  tri.values.view().fill(0);
+  codecs.quantize4(tri.values, 1, tri.pairs, tri.codes, tri.scales, 'linear-2', tri.blockSize);
+}
