@@ -15,7 +15,10 @@ export interface SharedOptions extends CommonOptions {
   precision?: Precision;
 }
 
-export const SHARED_KEYS = ['engine', 'allowRelaxedSimd', 'nonFinite', 'precision'] as const;
+/** How an optimizer runs, as opposed to what it computes: not part of the config a method reports. */
+export const RUNTIME_KEYS = ['engine', 'allowRelaxedSimd', 'nonFinite'] as const;
+
+export const SHARED_KEYS = [...RUNTIME_KEYS, 'precision'] as const;
 
 export interface ResolvedShared<P extends Precision = 'fp32'> {
   engine: EngineChoice;

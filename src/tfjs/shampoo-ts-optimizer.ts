@@ -3,6 +3,7 @@ import { decodeCheckpoint } from '../checkpoint/decode.ts';
 import { encodeCheckpoint } from '../checkpoint/encode.ts';
 import { configDifferences } from '../checkpoint/load.ts';
 import { CheckpointError, ShapeError, StateDictError } from '../errors.ts';
+import { RUNTIME_KEYS } from '../optimizers/common-config.ts';
 import type { Optimizer, Param, StateDict } from '../optimizers/optimizer.ts';
 import { decodeTfjsConfig, encodeTfjsConfig } from './config-codec.ts';
 import { packBytes, unpackBytes } from './weight-codec.ts';
@@ -11,9 +12,6 @@ import { packBytes, unpackBytes } from './weight-codec.ts';
 export const CHECKPOINT_WEIGHT_NAME = 'shampoo_ts/checkpoint';
 
 const SCALAR_PARAM = (): Param => ({ data: new Float32Array(1), shape: [1] });
-
-/** Options of how a core runs, which its resolved (hyperparameter) config does not report. */
-const RUNTIME_KEYS = ['engine', 'allowRelaxedSimd', 'nonFinite'] as const;
 
 /** tfjs' `NamedTensor` (not exported from the package root). */
 export interface NamedTensor {
