@@ -7,6 +7,7 @@ export function heapBase(): usize {
   return __heap_base;
 }
 
+export * from './correlation';
 export * from './elementwise';
 export * from './gemm';
 export * from './linalg';
