@@ -3,7 +3,7 @@
  * call; the WASM engine runs the same contract on the same `WebAssembly.Memory` as the dense kernels.
  */
 import { EngineError, ShapeError } from '../errors.ts';
-import type { Arena, ArenaBuffer, EngineName, F32Buffer } from '../kernels/index.ts';
+import type { Arena, ArenaBuffer, EngineName, F32Buffer, F64Buffer } from '../kernels/index.ts';
 import {
   decodeBf16Bits,
   encodeBf16Bits,
@@ -11,6 +11,7 @@ import {
   type StochasticRoundingState,
 } from './bf16.ts';
 import type { Codebook4Name } from './codebooks.ts';
+import { checkCorrelationBuffers, correlationEmaRows } from './correlation-ema.ts';
 import { dequantizeBlocks, QUANT4_BLOCK, quantizeBlocks } from './quant4.ts';
 
 export type U8Buffer = ArenaBuffer<'u8'>;
@@ -76,6 +77,21 @@ export interface Codecs {
 
   /** `out[i] = float32(u[i])` (exact), over u.length elements. */
   bf16Decode(u: U16Buffer, out: F32Buffer): void;
+
+  /**
+   * One EMA step of a correlation triangle's fp32 values in place (see `correlationEmaRows`): `values` holds
+   * the d(d−1)/2 pairs of the strict upper triangle row by row, `increment` the d×d row-major ΔS (only its
+   * strict upper triangle is read), `rootOld`/`rootNew` the d square roots of the old and new diagonal.
+   */
+  correlationEma(
+    values: F32Buffer,
+    increment: F32Buffer,
+    d: number,
+    rootOld: F64Buffer,
+    rootNew: F64Buffer,
+    beta: number,
+    weight: number,
+  ): void;
 }
 
 /**
@@ -171,5 +187,25 @@ export class TsCodecs implements Codecs {
       throw new ShapeError(`bf16Decode: destination has ${out.length} elements, needs ${u.length}`);
     }
     decodeBf16Bits(u.view(), this.bits(), this.wordAt(out));
+  }
+
+  correlationEma(
+    values: F32Buffer,
+    increment: F32Buffer,
+    d: number,
+    rootOld: F64Buffer,
+    rootNew: F64Buffer,
+    beta: number,
+    weight: number,
+  ): void {
+    checkCorrelationBuffers(
+      'correlationEma',
+      d,
+      values.length,
+      increment.length,
+      rootOld.length,
+      rootNew.length,
+    );
+    correlationEmaRows(values.view(), increment.view(), d, rootOld.view(), rootNew.view(), beta, weight);
   }
 }

@@ -1,4 +1,5 @@
-import type { F32Buffer, Kernels } from '../kernels/index.ts';
+import { EngineError } from '../errors.ts';
+import { ArenaBuffer, type F32Buffer, type F64Buffer, type Kernels } from '../kernels/index.ts';
 import type { SideScratch } from '../preconditioner/kronecker-side.ts';
 import type { Codecs, U8Buffer } from './codecs.ts';
 import { quant4Layout } from './quant4.ts';
@@ -11,7 +12,8 @@ export const sqrtPos = (x: number): number => (x > 0 ? Math.sqrt(x) : 0);
  * The off-diagonal of a factor held in its basis, as the 4-bit eigen-parametrized stores keep it: the strict
  * upper triangle (`pairs` = d(d−1)/2 values, row by row) of correlations `c_ij = O_ij/sqrt(σ_i·σ_j)`, 4-bit
  * linear-2 in blocks of `blockSize` (a correlation lies in [−1, 1], so one block scale fits any spectrum).
- * `values` is fp32 scratch of `pairs` entries; `rootOld`/`rootNew` scratch of d.
+ * `values` is fp32 scratch of `pairs` entries; `rootOld`/`rootNew` f64 scratch of d (in the arena, so the
+ * WASM codecs read them).
  */
 export interface CorrelationTriangle {
   codes: U8Buffer;
@@ -19,8 +21,8 @@ export interface CorrelationTriangle {
   values: F32Buffer;
   pairs: number;
   blockSize: number;
-  rootOld: Float64Array;
-  rootNew: Float64Array;
+  rootOld: F64Buffer;
+  rootNew: F64Buffer;
 }
 
 /**
@@ -40,8 +42,8 @@ export function allocateCorrelations(
   const maxDim = scratch.maxDim;
   const shared = scratch.shared('correlation-triangle', () => ({
     values: kernels.arena.f32(Math.max(1, (maxDim * (maxDim - 1)) / 2)),
-    rootOld: new Float64Array(maxDim),
-    rootNew: new Float64Array(maxDim),
+    rootOld: kernels.arena.f64(maxDim),
+    rootNew: kernels.arena.f64(maxDim),
   }));
   return {
     codes: alloc(names.codes, 'factor', 'u8', layout.codeBytes),
@@ -49,48 +51,48 @@ export function allocateCorrelations(
     values: shared.values.slice(0, pairs),
     pairs,
     blockSize,
-    rootOld: shared.rootOld.subarray(0, dim),
-    rootNew: shared.rootNew.subarray(0, dim),
+    rootOld: shared.rootOld.slice(0, dim),
+    rootNew: shared.rootNew.slice(0, dim),
   };
 }
 
 /**
  * One EMA step of the off-diagonal, `O ← β·O + w·offdiag(ΔS)`, with the diagonal going from `diag` to
- * `nextDiag` (the correlations are renormalized to it). `increment` is ΔS (d×d row-major). Returns false, the
- * codes untouched, if the result is not finite.
+ * `nextDiag` (the correlations are renormalized to it). `increment` is ΔS (d×d row-major): an arena buffer, or
+ * a typed-array view of one (the codecs address it in the arena's memory). Returns false, the codes untouched,
+ * if the result is not finite.
  */
 export function accumulateCorrelations(
   kernels: Kernels,
   codecs: Codecs,
   tri: CorrelationTriangle,
-  increment: Float32Array,
+  increment: F32Buffer | Float32Array,
   d: number,
   diag: ArrayLike<number>,
   nextDiag: ArrayLike<number>,
   beta: number,
   weight: number,
 ): boolean {
-  const { rootOld, rootNew } = tri;
+  const inc = increment instanceof ArenaBuffer ? increment : arenaBufferOf(kernels, increment);
+  const rootOld = tri.rootOld.view();
+  const rootNew = tri.rootNew.view();
   for (let i = 0; i < d; i++) {
     rootOld[i] = sqrtPos(diag[i]);
     rootNew[i] = sqrtPos(nextDiag[i]);
   }
   codecs.dequantize4(tri.codes, tri.scales, 1, tri.pairs, tri.values, 'linear-2', tri.blockSize);
-  const c = tri.values.view();
-  let t = 0;
-  for (let i = 0; i < d; i++) {
-    const ro = beta * rootOld[i];
-    const rn = rootNew[i];
-    const row = i * d;
-    for (let j = i + 1; j < d; j++, t++) {
-      const o = c[t] * ro * rootOld[j] + weight * increment[row + j];
-      const den = rn * rootNew[j];
-      c[t] = den > 0 ? o / den : 0;
-    }
-  }
+  codecs.correlationEma(tri.values, inc, d, tri.rootOld, tri.rootNew, beta, weight);
   if (!kernels.allFinite(tri.values)) return false;
   codecs.quantize4(tri.values, 1, tri.pairs, tri.codes, tri.scales, 'linear-2', tri.blockSize);
   return true;
+}
+
+/** The arena buffer a Float32Array views (it must be a view of the arena's current memory). */
+function arenaBufferOf(kernels: Kernels, view: Float32Array): F32Buffer {
+  if (view.buffer !== kernels.arena.memory.buffer) {
+    throw new EngineError('accumulateCorrelations: the increment is not a view of the compute arena');
+  }
+  return new ArenaBuffer(kernels.arena, 'f32', view.byteOffset, view.length);
 }
 
 /** O ← 0 (the codes of an all-zero triangle). */

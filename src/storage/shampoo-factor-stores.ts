@@ -235,7 +235,7 @@ export class RotatedFactorStore implements ShampooFactorStore {
       this.writer.average(o, this.offdiag16);
     } else {
       // Correlations c_ij = O_ij/sqrt(σ_i·σ_j): renormalized from the old σ to the new one.
-      if (!accumulateCorrelations(kernels, this.writer.codecs, this.tri!, a, d, sig, next, beta, weight))
+      if (!accumulateCorrelations(kernels, this.writer.codecs, this.tri!, inc, d, sig, next, beta, weight))
         return false;
     }
     sig.set(next);

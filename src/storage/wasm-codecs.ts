@@ -1,11 +1,20 @@
 import { EngineError, ShapeError } from '../errors.ts';
-import type { Arena, ArenaBuffer, F32Buffer, Kernels, WasmEngineName, WasmHandle } from '../kernels/index.ts';
+import type {
+  Arena,
+  ArenaBuffer,
+  F32Buffer,
+  F64Buffer,
+  Kernels,
+  WasmEngineName,
+  WasmHandle,
+} from '../kernels/index.ts';
 import type { StochasticRoundingState } from './bf16.ts';
 import { type Codebook4Name, codebook4Shared, codebookThresholds } from './codebooks.ts';
 import { type Codecs, TsCodecs, type U8Buffer, type U16Buffer } from './codecs.ts';
+import { checkCorrelationBuffers } from './correlation-ema.ts';
 import { checkQuant4Buffers, QUANT4_BLOCK } from './quant4.ts';
 
-/** The exports of assembly/quant.ts (pointers are byte offsets into the arena's memory). */
+/** The exports of assembly/quant.ts and assembly/correlation.ts (pointers are byte offsets into the arena's memory). */
 interface CodecExports {
   quant4Tables(): number;
   quant4Quantize(
@@ -31,13 +40,26 @@ interface CodecExports {
   bf16Encode(n: number, x: number, out: number): void;
   bf16EncodeStochastic(n: number, x: number, out: number, counter: number, key: number): void;
   bf16Decode(n: number, u: number, out: number): void;
+  correlationEma(
+    values: number,
+    inc: number,
+    d: number,
+    rootOld: number,
+    rootNew: number,
+    beta: number,
+    weight: number,
+  ): void;
 }
 
 const CODEBOOK_IDS: Record<Codebook4Name, number> = { 'linear-2': 0, dynamic: 1 };
 const TABLE_STRIDE = 192;
 
 function hasCodecExports(exports: WebAssembly.Exports): boolean {
-  return typeof exports.quant4Quantize === 'function' && typeof exports.quant4Tables === 'function';
+  return (
+    typeof exports.quant4Quantize === 'function' &&
+    typeof exports.quant4Tables === 'function' &&
+    typeof exports.correlationEma === 'function'
+  );
 }
 
 /**
@@ -180,6 +202,28 @@ export class WasmCodecs implements Codecs {
   bf16Decode(u: U16Buffer, out: F32Buffer): void {
     checkBf16('bf16Decode', u.length, out.length);
     this.fn.bf16Decode(u.length, this.at(u), this.at(out));
+  }
+
+  correlationEma(
+    values: F32Buffer,
+    increment: F32Buffer,
+    d: number,
+    rootOld: F64Buffer,
+    rootNew: F64Buffer,
+    beta: number,
+    weight: number,
+  ): void {
+    checkCorrelationBuffers(
+      'correlationEma',
+      d,
+      values.length,
+      increment.length,
+      rootOld.length,
+      rootNew.length,
+    );
+    const pv = this.at(values);
+    const pi = this.at(increment);
+    this.fn.correlationEma(pv, pi, d, this.at(rootOld), this.at(rootNew), beta, weight);
   }
 }
 
