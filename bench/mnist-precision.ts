@@ -65,6 +65,8 @@ const JUDGED: readonly Precision[] = ['bf16', '4bit'];
 const LOWBIT_ONLY = [
   'rectT1',
   'rectT2',
+  'rectTol',
+  'requantCarry',
   'minLowbitSize',
   'quanBlocksize',
   'subspaceSize',

@@ -20,6 +20,15 @@ export interface StorageOptions {
    * second-order steps instead of four first-order ones at d = 1024, docs/storage.md §5.3).
    */
   rectTol?: number;
+  /**
+   * '4bit' (SOAP, KL-Shampoo, KL-SOAP): how much of the stored basis's own rounding a refresh carries into the
+   * basis it re-quantizes. The refresh quantizes `(γ·D + (1 − γ)·Q̃)_π·W`, where Q̃ is the rectified basis, D the
+   * decoded one it was rectified from, and W the refresh's rotation. With γ = 0 every refresh rounds the new
+   * basis afresh, so the basis jitters by the full quantization error at every refresh even when W = I; with
+   * γ = 1 an unchanged basis keeps its codes exactly, but the departures from orthogonality of successive
+   * roundings add up. In [0, 1], default 0.5 (docs/storage.md §5.3).
+   */
+  requantCarry?: number;
   /** '4bit', '4bit-naive': sides with fewer elements (d² < minLowbitSize) stay fp32. Integer ≥ 0, default 4096. */
   minLowbitSize?: number;
   /** '4bit', '4bit-naive': quantization block size (elements per fp32 absmax scale), one of 64…2048. Default 64. */
@@ -45,6 +54,7 @@ export const STORAGE_KEYS = [
   'rectT1',
   'rectT2',
   'rectTol',
+  'requantCarry',
   'minLowbitSize',
   'quanBlocksize',
   'subspaceSize',
@@ -72,6 +82,7 @@ export function resolveStorage(c: Readonly<Record<string, unknown>>, precision: 
     rectT1: checkInteger('rectT1', c.rectT1 ?? 1, 0),
     rectT2: checkInteger('rectT2', c.rectT2 ?? 4, 0),
     rectTol: checkRange('rectTol', c.rectTol ?? 1e-6, 0, 1e-3),
+    requantCarry: checkRange('requantCarry', c.requantCarry ?? 0.5, 0, 1),
     minLowbitSize: checkInteger('minLowbitSize', c.minLowbitSize ?? 4096, 0),
     quanBlocksize: quanBlocksize as number,
     subspaceSize: checkInteger('subspaceSize', c.subspaceSize ?? DEFAULT_SUBSPACE_SIZE, 1, true),

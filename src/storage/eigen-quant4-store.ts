@@ -221,17 +221,41 @@ export class EigenQuant4FactorStore implements KroneckerSide {
     }
     if (!isAllFinite(lamNew)) return false;
     this.pendingLambda.set(lamNew);
-    // Q_new = Q̃_π·W (views taken after the QR, whose scratch may have grown the arena).
-    const cache = this.basisF32().view();
-    const qp = sc.matrix('product', d);
-    const qpv = qp.view();
-    for (let i = 0; i < d; i++) {
-      const row = i * d;
-      for (let j = 0; j < d; j++) qpv[row + j] = cache[row + perm[j]];
-    }
+    // Q_new = B_π·W with B = γ·D + (1 − γ)·Q̃ (views taken after the QR, whose scratch may have grown the arena).
     const next = sc.matrix('next', d);
+    const qp = sc.matrix('product', d);
+    this.carriedBasis(perm, next, qp);
     kernels.gemm(false, false, d, d, d, 1, qp, wf, 0, next);
     return this.basis.propose(kernels, next);
+  }
+
+  /**
+   * `out = (γ·D + (1 − γ)·Q̃)_π` with γ = `requantCarry`, D the decoded and Q̃ the rectified basis (`decoded` is
+   * scratch). Why: polar(D) = Q̃, so B_π·W has the polar factor Q̃_π·W that the refresh computed whatever γ, but
+   * with γ > 0 its entries sit nearer the old codes: an unchanged basis (W = I) re-quantizes to the codes it had
+   * (γ = 1) or to codes within half a step of them (γ = ½), instead of being rounded afresh — which turned every
+   * vector by the full quantization error at each refresh, and Adam's moments with it. γ < 1 keeps the stored
+   * basis from drifting away from orthogonal: its non-orthogonal part is scaled by γ at each refresh before the
+   * new rounding is added.
+   */
+  private carriedBasis(perm: Int32Array, decoded: F32Buffer, out: F32Buffer): void {
+    const d = this.dim;
+    const gamma = this.ctx.storage.requantCarry;
+    if (gamma > 0) this.basis.decode(decoded);
+    const cache = this.basisF32().view();
+    const dv = decoded.view();
+    const ov = out.view();
+    for (let i = 0; i < d; i++) {
+      const row = i * d;
+      if (gamma === 0) {
+        for (let j = 0; j < d; j++) ov[row + j] = cache[row + perm[j]];
+      } else {
+        for (let j = 0; j < d; j++) {
+          const k = row + perm[j];
+          ov[row + j] = cache[k] + gamma * (dv[k] - cache[k]);
+        }
+      }
+    }
   }
 
   perm(): Int32Array {

@@ -34,6 +34,7 @@ export interface ResolvedStorage {
   rectT1: number;
   rectT2: number;
   rectTol: number;
+  requantCarry: number;
   minLowbitSize: number;
   quanBlocksize: number;
   subspaceSize: number;

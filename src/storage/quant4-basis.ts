@@ -272,6 +272,14 @@ export class Quant4Basis {
     this.valid = false;
   }
 
+  /** out = dequantize(codes)ᵀ, the stored basis before rectification (columns = vectors); uses the 'product' scratch. */
+  decode(out: F32Buffer): void {
+    const d = this.dim;
+    const t = this.scratch.matrix('product', d);
+    this.codecs.dequantize4(this.codes, this.scales, d, d, t, 'linear-2', this.blockSize);
+    transposeSquare(t.view(), d, out.view());
+  }
+
   /** out = Björck(dequantize(codes)ᵀ) as configured; uses the 'product' and 'work' scratch. */
   private rectify(kernels: Kernels, codes: U8Buffer, scales: F32Buffer, out: F32Buffer): void {
     const d = this.dim;
