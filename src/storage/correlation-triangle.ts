@@ -1,5 +1,4 @@
-import { EngineError } from '../errors.ts';
-import { ArenaBuffer, type F32Buffer, type F64Buffer, type Kernels } from '../kernels/index.ts';
+import type { F32Buffer, F64Buffer, Kernels } from '../kernels/index.ts';
 import type { SideScratch } from '../preconditioner/kronecker-side.ts';
 import type { Codecs, U8Buffer } from './codecs.ts';
 import { quant4Layout } from './quant4.ts';
@@ -58,22 +57,20 @@ export function allocateCorrelations(
 
 /**
  * One EMA step of the off-diagonal, `O ← β·O + w·offdiag(ΔS)`, with the diagonal going from `diag` to
- * `nextDiag` (the correlations are renormalized to it). `increment` is ΔS (d×d row-major): an arena buffer, or
- * a typed-array view of one (the codecs address it in the arena's memory). Returns false, the codes untouched,
- * if the result is not finite.
+ * `nextDiag` (the correlations are renormalized to it). `increment` is ΔS (d×d row-major). Returns false, the
+ * codes untouched, if the result is not finite.
  */
 export function accumulateCorrelations(
   kernels: Kernels,
   codecs: Codecs,
   tri: CorrelationTriangle,
-  increment: F32Buffer | Float32Array,
+  increment: F32Buffer,
   d: number,
   diag: ArrayLike<number>,
   nextDiag: ArrayLike<number>,
   beta: number,
   weight: number,
 ): boolean {
-  const inc = increment instanceof ArenaBuffer ? increment : arenaBufferOf(kernels, increment);
   const rootOld = tri.rootOld.view();
   const rootNew = tri.rootNew.view();
   for (let i = 0; i < d; i++) {
@@ -81,18 +78,10 @@ export function accumulateCorrelations(
     rootNew[i] = sqrtPos(nextDiag[i]);
   }
   codecs.dequantize4(tri.codes, tri.scales, 1, tri.pairs, tri.values, 'linear-2', tri.blockSize);
-  codecs.correlationEma(tri.values, inc, d, tri.rootOld, tri.rootNew, beta, weight);
+  codecs.correlationEma(tri.values, increment, d, tri.rootOld, tri.rootNew, beta, weight);
   if (!kernels.allFinite(tri.values)) return false;
   codecs.quantize4(tri.values, 1, tri.pairs, tri.codes, tri.scales, 'linear-2', tri.blockSize);
   return true;
-}
-
-/** The arena buffer a Float32Array views (it must be a view of the arena's current memory). */
-function arenaBufferOf(kernels: Kernels, view: Float32Array): F32Buffer {
-  if (view.buffer !== kernels.arena.memory.buffer) {
-    throw new EngineError('accumulateCorrelations: the increment is not a view of the compute arena');
-  }
-  return new ArenaBuffer(kernels.arena, 'f32', view.byteOffset, view.length);
 }
 
 /** O ← 0 (the codes of an all-zero triangle). */

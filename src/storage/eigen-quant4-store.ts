@@ -120,7 +120,7 @@ export class EigenQuant4FactorStore implements KroneckerSide {
     const next = this.pendingLambda;
     for (let i = 0; i < d; i++) next[i] = beta * lam[i] + weight * a[i * d + i];
     if (!isAllFinite(next)) return false;
-    if (!accumulateCorrelations(kernels, this.ctx.codecs, this.tri, a, d, lam, next, beta, weight))
+    if (!accumulateCorrelations(kernels, this.ctx.codecs, this.tri, inc, d, lam, next, beta, weight))
       return false;
     lam.set(next);
     return true;
