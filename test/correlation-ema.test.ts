@@ -233,7 +233,6 @@ for (const engine of wasmEngines) {
 test('the codecs check the sizes of the correlationEma buffers', () => {
   const kernels = createKernels({ engine: 'typescript' });
   const codecs = createCodecs(kernels);
-  const { tri } = setup(kernels, codecs, 4, 64);
   const a = kernels.arena;
   assert.throws(() => codecs.correlationEma(a.f32(6), a.f32(15), 4, a.f64(4), a.f64(4), 1, 1), ShapeError);
   assert.throws(() => codecs.correlationEma(a.f32(5), a.f32(16), 4, a.f64(4), a.f64(4), 1, 1), ShapeError);
