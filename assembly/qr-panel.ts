@@ -26,6 +26,8 @@ function hsum2(v: v128): f64 {
  * - for each column p, the reflector of LAPACK's dlarfg (β = −sign(x₀)·‖x‖, Fortran's SIGN; τ = 0 when the tail
  *   is exactly zero) is made with its tail v rounded to float32 and τ = 2/‖v‖² recomputed for the rounded v;
  *   τ goes to tau[p] and R_pp = β to rdiag[p] (f64 arrays), and the reflector is applied to rows p+1 .. kb−1;
+ * - with `keepR` ≠ 0, R's part in the panel (row p's first p+1 entries: R[0..p, p]) is written back to `a`
+ *   rounded to float32; otherwise `a` is only read;
  * - finally every row becomes its explicit vector: zeros before p, 1 at p, the tail after.
  */
 export function qrPanelF32(
@@ -36,6 +38,7 @@ export function qrPanelF32(
   panel: usize,
   tau: usize,
   rdiag: usize,
+  keepR: i32,
 ): void {
   const rowB = (<usize>len) << 3;
   const ldaB = (<usize>lda) << 2;
@@ -78,6 +81,15 @@ export function qrPanelF32(
     store<f64>(tau + pB, t);
     store<f64>(rdiag + pB, load<f64>(x));
     if (t !== 0) applyReflector(x, n, t, rowB, kb - p - 1);
+  }
+  if (keepR !== 0) {
+    for (let p = 0; p < kb; p++) {
+      const row = panel + <usize>p * rowB;
+      const col = a + ((<usize>p) << 2);
+      for (let r = 0; r <= p; r++) {
+        store<f32>(col + <usize>r * ldaB, <f32>load<f64>(row + ((<usize>r) << 3)));
+      }
+    }
   }
   for (let p = 0; p < kb; p++) {
     const row = panel + <usize>p * rowB;

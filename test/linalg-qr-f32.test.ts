@@ -88,6 +88,61 @@ function runF32(
   return ok ? q.view().slice() : null;
 }
 
+/** Runs qrFloat32 with `keepR` in a fresh context; returns Q and R (cols×cols), or null on failure. */
+function runKeepR(
+  engine: EngineName,
+  c: Case,
+  options: Parameters<typeof qrFloat32>[5] = {},
+): { q: Float32Array; r: Float32Array } | null {
+  const kernels = createKernels({ engine });
+  const size = c.rows * c.cols;
+  const a = kernels.arena.f32(size);
+  const q = kernels.arena.f32(size);
+  a.view().set(c.a);
+  const used = kernels.arena.used;
+  const ok = qrFloat32(kernels, c.rows, c.cols, a, q, { ...options, keepR: true });
+  assert.equal(kernels.arena.used, used, `${c.name}: scratch not released`);
+  return ok ? { q: q.view().slice(), r: a.view().slice(0, c.cols * c.cols) } : null;
+}
+
+/**
+ * The kept R against the float64 QR: upper triangular with zeros below, diag ≥ 0 under 'positive-diagonal',
+ * ‖A − Q·R‖_F at float32 level relative to ‖A‖_F, and R within float32 rounding of the float64 R (the cases are
+ * well conditioned, so R is well determined: ‖ΔR‖_F ≲ √rows·u·‖A‖_F for a backward-stable QR).
+ */
+function checkR(
+  c: Case,
+  q: Float32Array,
+  r: Float32Array,
+  sign: 'positive-diagonal' | 'lapack',
+  what: string,
+) {
+  const { rows, cols } = c;
+  const r64 = new Float64Array(cols * cols);
+  qr(c.a, rows, cols, sign, { r: r64 });
+  let normA = 0;
+  for (const x of c.a) normA += x * x;
+  normA = Math.sqrt(normA);
+  // Observed up to 0.5·√rows·u·‖A‖_F for both (n ≤ 100).
+  const bound = 4 * Math.sqrt(rows) * U * normA;
+  for (let i = 0; i < cols; i++) {
+    for (let j = 0; j < i; j++) assert.ok(r[i * cols + j] === 0, `${what}: R_${i}${j} = ${r[i * cols + j]}`);
+    if (sign === 'positive-diagonal') assert.ok(r[i * cols + i] >= 0, `${what}: R_${i}${i} < 0`);
+  }
+  let res = 0;
+  for (let l = 0; l < rows; l++) {
+    for (let j = 0; j < cols; j++) {
+      let x = c.a[l * cols + j];
+      for (let i = 0; i <= j; i++) x -= q[l * cols + i] * r[i * cols + j];
+      res += x * x;
+    }
+  }
+  assert.ok(Math.sqrt(res) <= bound, `${what}: ‖A − Q·R‖_F = ${Math.sqrt(res)}, bound ${bound}`);
+  let diff = 0;
+  for (let i = 0; i < cols * cols; i++) diff += (r[i] - r64[i]) ** 2;
+  assert.ok(Math.sqrt(diff) <= bound, `${what}: ‖R − R₆₄‖_F = ${Math.sqrt(diff)}, bound ${bound}`);
+}
+
 /** Column norms of A and, from the float64 R, s_j = ‖(c_0 … c_j)‖ with c_i = Σ_l ‖a_l‖·|R⁻¹_li|. */
 function sensitivity(c: Case, r: Float64Array): Float64Array {
   const n = c.cols;
@@ -244,6 +299,87 @@ describe('qrFloat32 against the float64 QR', () => {
   }
 });
 
+describe('qrFloat32 with keepR', () => {
+  for (const engine of ENGINES) {
+    test(`${engine}: R against the float64 QR, Q unchanged by keepR (shapes, block boundaries, signs)`, () => {
+      const cases: [Case, number | undefined][] = [
+        [dense(1, 1, 80), undefined],
+        [dense(3, 3, 81), undefined],
+        [dense(33, 33, 82), undefined],
+        [dense(100, 100, 83), undefined],
+        [dense(70, 40, 84), undefined],
+        [dense(130, 33, 85), undefined],
+        [dense(9, 9, 86), 4],
+        [dense(17, 17, 87), 8],
+        [dense(23, 23, 88), 3],
+        [dense(7, 7, 89), 1],
+        [dense(50, 21, 90), 8],
+        [dense(65, 65, 91), undefined],
+      ];
+      for (const [c, blockSize] of cases) {
+        for (const sign of ['positive-diagonal', 'lapack'] as const) {
+          const what = `${engine} ${c.name} block ${blockSize ?? 32} ${sign}`;
+          const out = runKeepR(engine, c, { sign, blockSize });
+          assert.ok(out !== null, `${what}: failed`);
+          // The panel's own rows are final before the trailing update writes them: Q does not change.
+          assert.deepEqual(
+            out.q,
+            runF32(engine, c, { sign, blockSize }),
+            `${what}: Q differs from keepR off`,
+          );
+          checkR(c, out.q, out.r, sign, what);
+        }
+      }
+    });
+
+    test(`${engine}: R on triangular input, under scaling, and non-finite R`, () => {
+      // Upper triangular: 'lapack' keeps R = A, 'positive-diagonal' negates the rows with a negative diagonal.
+      const a = new Float32Array([-2, 1, 3, 1, 0, 5, 1, 2, 0, 0, -1, 4, 0, 0, 0, 3]);
+      const tri: Case = { name: 'triangular', rows: 4, cols: 4, a };
+      assert.deepEqual(runKeepR(engine, tri, { sign: 'lapack' })?.r, a);
+      const flipped = new Float32Array([2, -1, -3, -1, 0, 5, 1, 2, 0, 0, 1, -4, 0, 0, 0, 3]);
+      assert.deepEqual(runKeepR(engine, tri)?.r, flipped);
+      // A rescaled inside (|log₂ RMS| > 40) gives R scaled back exactly: R(2^e·A) = 2^e·R(A).
+      const c = dense(40, 40, 92);
+      const base = runKeepR(engine, c);
+      assert.ok(base !== null);
+      for (const e of [100, -90]) {
+        const out = runKeepR(engine, { ...c, a: c.a.map((x) => x * 2 ** e) });
+        assert.ok(out !== null, `scaled by 2^${e}`);
+        assert.deepEqual(out.q, base.q, `Q scaled by 2^${e}`);
+        assert.deepEqual(
+          out.r,
+          base.r.map((x) => x * 2 ** e),
+          `R scaled by 2^${e}`,
+        );
+      }
+      // Entries near float32's largest: Q exists, but R's diagonal (column norms) overflows.
+      const big = c.a.map((x) => x * 2 ** 126);
+      assert.ok(big.every(Number.isFinite));
+      assert.ok(runF32(engine, { ...c, a: big }) !== null);
+      assert.equal(runKeepR(engine, { ...c, a: big }), null);
+    });
+  }
+
+  test('the TypeScript and WASM paths give R within float32 rounding of each other', () => {
+    const c = dense(70, 40, 93);
+    const ref = runKeepR('typescript', c, { blockSize: 8 });
+    assert.ok(ref !== null);
+    let norm = 0;
+    for (const x of ref.r) norm += x * x;
+    for (const engine of ENGINES.filter((e) => e !== 'typescript')) {
+      const out = runKeepR(engine, c, { blockSize: 8 });
+      assert.ok(out !== null);
+      let diff = 0;
+      for (let i = 0; i < ref.r.length; i++) diff += (out.r[i] - ref.r[i]) ** 2;
+      assert.ok(
+        Math.sqrt(diff) <= 4 * Math.sqrt(c.rows) * U * Math.sqrt(norm),
+        `${engine}: ${Math.sqrt(diff)}`,
+      );
+    }
+  });
+});
+
 describe('qrFloat32 engines and conventions', () => {
   test('the WASM panel kernel qrPanelF32 matches its TypeScript twin', () => {
     for (const engine of ENGINES.filter((e) => e !== 'typescript')) {
@@ -257,6 +393,7 @@ describe('qrFloat32 engines and conventions', () => {
           panel: number,
           tau: number,
           rdiag: number,
+          keepR: number,
         ): void;
       };
       for (const [len, kb, lda] of [
@@ -275,7 +412,7 @@ describe('qrFloat32 engines and conventions', () => {
         const panel = kernels.arena.f64(kb * len);
         const tau = kernels.arena.f64(kb);
         const rdiag = kernels.arena.f64(kb);
-        exports.qrPanelF32(a.byteOffset, lda, len, kb, panel.byteOffset, tau.byteOffset, rdiag.byteOffset);
+        exports.qrPanelF32(a.byteOffset, lda, len, kb, panel.byteOffset, tau.byteOffset, rdiag.byteOffset, 0);
         const refPanel = new Float64Array(kb * len);
         const refTau = new Float64Array(kb);
         const refDiag = new Float64Array(kb);
@@ -296,6 +433,46 @@ describe('qrFloat32 engines and conventions', () => {
         if (kb > 1 && len > 2)
           assert.deepEqual([...tau.view().subarray(0, 2)], [0, 0], `${what}: τ of zero subcolumns`);
         if (kb > 2 && len > 3) assert.ok(tau.view()[2] > 1, `${what}: τ ∈ (1, 2] for a live column`);
+        // keepR: the same panel, τ and R_pp bit for bit; R[0..p, p] written back to A as float32 (the diagonal
+        // exactly R_pp rounded, the rest as close as the two sums allow), every other entry of A untouched.
+        const keptA = kernels.arena.f32(len * lda);
+        keptA.view().set(values);
+        const keptPanel = kernels.arena.f64(kb * len);
+        const keptTau = kernels.arena.f64(kb);
+        const keptDiag = kernels.arena.f64(kb);
+        exports.qrPanelF32(
+          keptA.byteOffset,
+          lda,
+          len,
+          kb,
+          keptPanel.byteOffset,
+          keptTau.byteOffset,
+          keptDiag.byteOffset,
+          1,
+        );
+        assert.deepEqual(keptPanel.view(), panel.view(), `${what}: keepR changed the panel`);
+        assert.deepEqual(keptTau.view(), tau.view(), `${what}: keepR changed τ`);
+        assert.deepEqual(keptDiag.view(), rdiag.view(), `${what}: keepR changed R_pp`);
+        const refA = values.slice();
+        factorPanelTs(refA, 0, lda, len, kb, refPanel.fill(0), refTau, refDiag, true);
+        compare('panel (keepR)', panel.view(), refPanel);
+        const got = keptA.view();
+        for (let r = 0; r < len; r++) {
+          for (let p = 0; p < lda; p++) {
+            const i = r * lda + p;
+            if (p >= kb || r > p) {
+              assert.equal(got[i], values[i], `${what}: A[${r}, ${p}] modified`);
+              assert.equal(refA[i], values[i], `${what}: twin modified A[${r}, ${p}]`);
+            } else if (r === p) {
+              assert.equal(got[i], Math.fround(rdiag.view()[p]), `${what}: R_${p}${p}`);
+              assert.equal(refA[i], Math.fround(refDiag[p]), `${what}: twin R_${p}${p}`);
+            } else {
+              // One float32 ulp where the float64 values straddle a rounding boundary.
+              const ulp = 2 ** -23 * Math.abs(refA[i]) + 1e-13;
+              assert.ok(Math.abs(got[i] - refA[i]) <= ulp, `${what}: R_${r}${p} ${got[i]} vs ${refA[i]}`);
+            }
+          }
+        }
       }
     }
   });

@@ -20,8 +20,11 @@ import type { QrSign, qr } from './qr.ts';
  * - The trailing columns are updated with the block reflector `I − V·T·Vᵀ` through three `gemmStrided` calls
  *   per block, in place in A. Every block's vectors are kept (Σ NB·(rows − k0) floats of scratch) and Q is
  *   then accumulated backwards from [I; 0] with the same three products per block, in place in Q.
- * - Only Q is produced: R is needed for its diagonal's signs alone, so its rows are not updated once they are
- *   final, and A is left holding intermediate values.
+ * - By default only Q is produced: R is then needed for its diagonal's signs alone, so its rows are not updated
+ *   once they are final, and A is left holding intermediate values. With `keepR` the panel also writes its
+ *   part of R back to A (rounded to float32) before its rows become explicit vectors, and the trailing update
+ *   covers the panel's own rows too (kb more rows per block), so that A's leading cols×cols block ends up
+ *   holding R.
  *
  * Signs follow {@link QrSign}: 'positive-diagonal' flips the columns of Q whose R_jj is negative (0 counts as
  * positive); 'lapack' keeps Householder's own (LAPACK's dlarfg rules, as in {@link qr}).
@@ -35,16 +38,25 @@ export interface QrF32Options {
   sign?: QrSign;
   /** Columns per block (tests use small blocks to reach block boundaries on small matrices); default 32. */
   blockSize?: number;
+  /**
+   * Leave R in `a`: on success its first cols×cols entries (row-major, leading dimension cols) hold R of
+   * A = Q·R with Q as returned (under 'positive-diagonal' the rows of R whose column of Q was flipped are
+   * negated, so diag(R) ≥ 0 and Q·R = A), zeros below the diagonal. The rest of `a` (rows cols and below)
+   * stays unspecified. Costs O(cols²) beyond the QR. Default false.
+   */
+  keepR?: boolean;
 }
 
 /**
  * Q of `A = Q·R` for the rows×cols row-major float32 matrix in `a` (rows ≥ cols): the thin Q (rows×cols,
- * orthonormal columns) is written to `q`. `a` is overwritten with intermediate values. Both are buffers of
- * `kernels`' arena and must not overlap. Scratch comes from the arena and is released before returning.
+ * orthonormal columns) is written to `q`. `a` is overwritten with intermediate values, or with R (see
+ * {@link QrF32Options.keepR}). Both are buffers of `kernels`' arena and must not overlap. Scratch comes from the
+ * arena and is released before returning.
  *
- * Returns false, with `q` unspecified, if A holds NaN or ±Infinity or the result is not finite. A matrix
- * whose entries are far from 1 in magnitude is first scaled by a power of two (exact, and Q does not depend
- * on it), so float32 neither overflows nor loses precision to underflow in the products.
+ * Returns false, with `q` (and R) unspecified, if A holds NaN or ±Infinity or the result is not finite. A
+ * matrix whose entries are far from 1 in magnitude is first scaled by a power of two (exact, and Q does not
+ * depend on it), so float32 neither overflows nor loses precision to underflow in the products; a kept R is
+ * scaled back.
  */
 export function qrFloat32(
   kernels: Kernels,
@@ -56,6 +68,7 @@ export function qrFloat32(
 ): boolean {
   const sign = options.sign ?? 'positive-diagonal';
   const nb = options.blockSize ?? NB;
+  const keepR = options.keepR ?? false;
   if (!Number.isInteger(rows) || !Number.isInteger(cols) || cols < 0 || cols > rows) {
     throw new RangeError(`qrFloat32: needs integers rows ≥ cols ≥ 0, got ${rows}×${cols}`);
   }
@@ -77,7 +90,7 @@ export function qrFloat32(
   const Q = q.slice(0, size);
   const ss = kernels.sumSquares(A);
   if (!Number.isFinite(ss)) return false;
-  normaliseScale(kernels, A, ss, cols);
+  const scale = normaliseScale(kernels, A, ss, cols);
 
   const arena = kernels.arena;
   const mark = arena.mark();
@@ -89,6 +102,7 @@ export function qrFloat32(
       rows,
       cols,
       nb,
+      keepR,
       a: A,
       panel: arena.f64(nb * rows),
       gram: arena.f64(nb * nb),
@@ -105,13 +119,23 @@ export function qrFloat32(
     const diag = new Float64Array(cols);
     factor(s, diag);
     formQ(s, Q);
-    if (sign === 'positive-diagonal') {
+    const positive = sign === 'positive-diagonal';
+    if (positive) {
       const flips = arena.f32(cols);
       const f = flips.view();
       for (let j = 0; j < cols; j++) f[j] = diag[j] < 0 ? -1 : 1;
       kernels.scaleCols(Q, rows, cols, flips);
     }
-    return kernels.allFinite(Q);
+    if (!keepR) return kernels.allFinite(Q);
+    // R's row j times its column's flip and the scale taken out (a power of two: exact unless it overflows).
+    const R = A.slice(0, cols * cols);
+    const rowScale = arena.f32(cols);
+    const f = rowScale.view();
+    for (let j = 0; j < cols; j++) f[j] = positive && diag[j] < 0 ? -scale : scale;
+    kernels.scaleRows(R, cols, cols, rowScale);
+    const r = R.view();
+    for (let i = 1; i < cols; i++) r.fill(0, i * cols, i * cols + i);
+    return kernels.allFinite(Q) && kernels.allFinite(R);
   } finally {
     arena.release(mark);
   }
@@ -127,6 +151,7 @@ interface PanelExports extends LinalgExports {
     panel: number,
     tau: number,
     rdiag: number,
+    keepR: number,
   ): void;
 }
 
@@ -143,12 +168,14 @@ function panelExports(kernels: Kernels): PanelExports | null {
 /** Below 2⁻⁴⁰ or above 2⁴⁰ in RMS column norm, A is rescaled by a power of two towards 1. */
 const SCALE_LIMIT = 40;
 
-function normaliseScale(kernels: Kernels, a: F32Buffer, ss: number, cols: number): void {
-  if (ss === 0) return;
+/** Rescales A as above; returns the factor taken out (2^e, 1 when A is left as it is). */
+function normaliseScale(kernels: Kernels, a: F32Buffer, ss: number, cols: number): number {
+  if (ss === 0) return 1;
   const e = Math.round(Math.log2(Math.sqrt(ss / cols)));
-  if (Math.abs(e) <= SCALE_LIMIT) return;
+  if (Math.abs(e) <= SCALE_LIMIT) return 1;
   // y = 0·x + 2^−e·y over the same buffer: every entry is finite, so 0·x adds nothing.
   kernels.axpby(0, a, 2 ** -e, a);
+  return 2 ** e;
 }
 
 interface Scratch {
@@ -157,6 +184,8 @@ interface Scratch {
   rows: number;
   cols: number;
   nb: number;
+  /** Whether A's leading block is to end up holding R. */
+  keepR: boolean;
   /** A (rows×cols, row-major), factored in place. */
   a: F32Buffer;
   /** The panel transposed (kb rows of len), float64; after factoring, the block's explicit vectors. */
@@ -193,23 +222,33 @@ function factor(s: Scratch, diag: Float64Array): void {
     const rest = cols - k0 - kb;
     if (rest === 0) continue;
     // A2 ← (I − V·T·Vᵀ)ᵀ·A2 on the trailing columns, rows k0 and below. Rows k0 .. k0+kb−1 of A2 then hold
-    // rows of R, which nothing reads again: only the rows below are written.
+    // rows of R, which nothing reads again: unless R is kept, only the rows below are written.
     const a2 = s.a.slice(k0 * cols + k0 + kb, s.a.length - (k0 * cols + k0 + kb));
-    applyBlock(s, vt, len, kb, t, true, a2, rest, kb);
+    applyBlock(s, vt, len, kb, t, true, a2, rest, s.keepR ? 0 : kb);
   }
 }
 
 /**
  * Factors columns k0 .. k0+kb−1 of A (rows k0 and below) in float64: copies them out transposed into
- * `panel`, makes and applies the reflectors, records τ and R_jj, and leaves `panel` holding the block's
- * vectors as explicit rows (zeros, 1, float32-representable tail). The WASM twin is qrPanelF32
- * (assembly/qr-panel.ts).
+ * `panel`, makes and applies the reflectors, records τ and R_jj (and with `keepR` writes the panel's part of
+ * R back to A), and leaves `panel` holding the block's vectors as explicit rows (zeros, 1,
+ * float32-representable tail). The WASM twin is qrPanelF32 (assembly/qr-panel.ts).
  */
 function factorPanel(s: Scratch, k0: number, kb: number, diag: Float64Array): void {
   const len = s.rows - k0;
   if (s.wasm !== null) {
     const a = s.a.byteOffset + 4 * (k0 * s.cols + k0);
-    s.wasm.qrPanelF32(a, s.cols, len, kb, s.panel.byteOffset, s.tau.byteOffset, s.rdiag.byteOffset);
+    const { panel, tau, rdiag } = s;
+    s.wasm.qrPanelF32(
+      a,
+      s.cols,
+      len,
+      kb,
+      panel.byteOffset,
+      tau.byteOffset,
+      rdiag.byteOffset,
+      s.keepR ? 1 : 0,
+    );
   } else {
     factorPanelTs(
       s.a.view(),
@@ -220,12 +259,16 @@ function factorPanel(s: Scratch, k0: number, kb: number, diag: Float64Array): vo
       s.panel.view(),
       s.tau.view(),
       s.rdiag.view(),
+      s.keepR,
     );
   }
   diag.set(s.rdiag.view().subarray(0, kb), k0);
 }
 
-/** The TypeScript twin of qrPanelF32 (see there): the panel at a[off] (leading dimension lda) into `panel`. */
+/**
+ * The TypeScript twin of qrPanelF32 (see there): the panel at a[off] (leading dimension lda) into `panel`;
+ * with `keepR`, R's part in the panel (on and above its diagonal) back into `a`, rounded to float32.
+ */
 export function factorPanelTs(
   a: Float32Array,
   off: number,
@@ -235,6 +278,7 @@ export function factorPanelTs(
   panel: Float64Array,
   tau: Float64Array,
   rdiag: Float64Array,
+  keepR = false,
 ): void {
   for (let r = 0; r < len; r++) {
     const row = off + r * lda;
@@ -248,7 +292,12 @@ export function factorPanelTs(
     rdiag[p] = panel[at];
     if (t !== 0 && p + 1 < kb) reflectRows(panel, len, p, n, t, p + 1, kb);
   }
-  // R above and on the diagonal is not needed (only its diagonal's signs): the rows become explicit vectors.
+  // Row p holds R[0..p, p] before its vector: kept if asked, then the rows become explicit vectors.
+  if (keepR) {
+    for (let p = 0; p < kb; p++) {
+      for (let r = 0; r <= p; r++) a[off + r * lda + p] = panel[p * len + r];
+    }
+  }
   for (let p = 0; p < kb; p++) {
     panel.fill(0, p * len, p * len + p);
     panel[p * len + p] = 1;
@@ -344,7 +393,7 @@ function formQ(s: Scratch, q: F32Buffer): void {
 
 /**
  * X ← (I − V·op(T)·Vᵀ)·X = X − V·op(T)·(Vᵀ·X) for the len×n block X at `x` (leading dimension `cols`), with
- * op(T) = Tᵀ when `transT`; V is given transposed (`vt`, kb×len). Rows below `skip` only are written. With
+ * op(T) = Tᵀ when `transT`; V is given transposed (`vt`, kb×len). Rows from `skip` on only are written. With
  * `haveW`, the caller has already put Vᵀ·X into `w`.
  * (Splitting X into column chunks, so that a chunk read by the first product is still in cache for the third,
  * measured no faster at n = 1024.)
