@@ -19,9 +19,6 @@ import { descendingEigenvectors } from './power-step.ts';
 import { Quant4Basis } from './quant4-basis.ts';
 import type { StateAllocator, StoreContext } from './store-context.ts';
 
-/** Rows of R = Wᵀ·S_π formed per product when the refresh reads λ off its upper triangle. */
-const LAMBDA_BLOCK = 64;
-
 /**
  * The '4bit' store: an eigen-parametrized factor whose eigenvectors are the basis (ALGORITHMS.md §5 applied
  * to SOAP and the KL methods). State per side:
@@ -42,7 +39,7 @@ const LAMBDA_BLOCK = 64;
  * A refresh rebuilds `S = Diag(λ) + O` (d×d fp32 scratch) in the current basis and applies the method's rule
  * there (ALGORITHMS.md P3: `qr(L·Q).Q = Q·qr(QᵀLQ).Q`): optionally sort by λ (the Rayleigh quotients), then
  * `W = qr(S_π).Q` (float32 Householder on the kernels, as the fp32 power step), `Q_new = Q̃_π·W`,
- * `λ ← diag(Wᵀ·S_π·W)` (= diag(R·W), R = Wᵀ·S_π's upper triangle by blocks of rows, ≈ d³ flops), Q_new quantized, O
+ * `λ ← diag(Wᵀ·S_π·W)` (= diag(R·W) with R = Wᵀ·S_π the QR's own triangle: O(d²)), Q_new quantized, O
  * reset to 0 — as in the 4-bit paper, the factor is re-parametrized by its new eigenvector estimates and the
  * residual off-diagonal is dropped. Björck on dequantization: at most max(rectT1, rectT2) steps, to rectTol
  * (exactly that many first-order steps when rectTol is 0).
@@ -181,43 +178,19 @@ export class EigenQuant4FactorStore implements KroneckerSide {
       }
       sp[pi + inv[i]] = lam[i];
     }
-    // W = qr(S_π).Q in float32 on the kernels (as the fp32 power step); S_π is kept in 'next' for λ.
+    // W = qr(S_π).Q in float32 on the kernels (as the fp32 power step), R = Wᵀ·S_π left in 'product'.
     const sBuf = sc.matrix('product', d);
-    const sCopy = sc.matrix('next', d);
     const wf = sc.matrix('work', d);
-    sCopy.view().set(sBuf.view());
-    if (!qrFloat32(kernels, d, d, sBuf, wf)) return false;
-    // λ_new = diag(Wᵀ·S_π·W) = diag(R·W) with R = Wᵀ·S_π upper triangular (S_π = W·R): only R's upper
-    // triangle is formed, a block of rows at a time (≈ d³ flops instead of 2d³), and λ accumulated in float64.
+    if (!qrFloat32(kernels, d, d, sBuf, wf, { keepR: true })) return false;
+    // λ_new = diag(Wᵀ·S_π·W) = diag(R·W) (S_π = W·R): λ_j = Σ_{k≥j} R_jk·W_kj, O(d²), accumulated in float64.
     const lamNew = this.rayleigh;
-    lamNew.fill(0);
+    const rv = sBuf.view();
     const wv = wf.view();
-    for (let j0 = 0; j0 < d; j0 += LAMBDA_BLOCK) {
-      const jb = Math.min(LAMBDA_BLOCK, d - j0);
-      const n = d - j0;
-      // R[j0..j0+jb, j0..d] = W[:, j0..j0+jb]ᵀ · S_π[:, j0..d], into the 'product' scratch.
-      const rBlock = sBuf.slice(0, jb * n);
-      kernels.gemmStrided(
-        true,
-        false,
-        jb,
-        n,
-        d,
-        1,
-        wf.slice(j0, d * d - j0),
-        d,
-        sCopy.slice(j0, d * d - j0),
-        d,
-        0,
-        rBlock,
-        n,
-      );
-      const rv = rBlock.view();
-      for (let i = j0; i < d; i++) {
-        const row = i * d;
-        const last = Math.min(jb, i - j0 + 1);
-        for (let jj = 0; jj < last; jj++) lamNew[j0 + jj] += rv[jj * n + i - j0] * wv[row + j0 + jj];
-      }
+    for (let j = 0; j < d; j++) {
+      const row = j * d;
+      let acc = 0;
+      for (let k = j; k < d; k++) acc += rv[row + k] * wv[k * d + j];
+      lamNew[j] = acc;
     }
     if (!isAllFinite(lamNew)) return false;
     this.pendingLambda.set(lamNew);
