@@ -42,9 +42,12 @@ interface Variant {
   tolerance: number;
 }
 const VARIANTS: Variant[] = [
+  { name: 'fixed, t = 1', iterations: 1, tolerance: 0 },
   { name: 'fixed, t = 2', iterations: 2, tolerance: 0 },
   { name: 'fixed, t = 3', iterations: 3, tolerance: 0 },
   { name: 'fixed, t = 4 (rectTol 0)', iterations: 4, tolerance: 0 },
+  { name: 'rectTol 1e-3', iterations: 4, tolerance: 1e-3 },
+  { name: 'rectTol 1e-4', iterations: 4, tolerance: 1e-4 },
   { name: 'rectTol 1e-6 (default)', iterations: 4, tolerance: 1e-6 },
   { name: 'rectTol 1e-7', iterations: 4, tolerance: 1e-7 },
 ];
