@@ -46,6 +46,7 @@ const VARIANTS: Variant[] = [
   { name: 'fixed, t = 2', iterations: 2, tolerance: 0 },
   { name: 'fixed, t = 3', iterations: 3, tolerance: 0 },
   { name: 'fixed, t = 4 (rectTol 0)', iterations: 4, tolerance: 0 },
+  { name: 'rectTol 1e-6, rectT2 1 (one step)', iterations: 1, tolerance: 1e-6 },
   { name: 'rectTol 1e-3', iterations: 4, tolerance: 1e-3 },
   { name: 'rectTol 1e-4', iterations: 4, tolerance: 1e-4 },
   { name: 'rectTol 1e-6 (default)', iterations: 4, tolerance: 1e-6 },
