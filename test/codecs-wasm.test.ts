@@ -15,28 +15,11 @@ import {
   TsCodecs,
   WasmCodecs,
 } from '../src/storage/index.ts';
+import { bits, firstDifference, lcg } from './helpers/bit-compare.ts';
 
 // The codecs use no relaxed instructions, but they ship in both builds: test both where the runtime allows.
 enableRelaxedSimd();
 const wasmEngines = availableEngines().filter((e): e is WasmEngineName => e !== 'typescript');
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 4294967296;
-  };
-}
-
-function bits(a: Float32Array): Uint32Array {
-  return new Uint32Array(a.buffer, a.byteOffset, a.length);
-}
-
-function firstDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) return Math.min(a.length, b.length);
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
-  return -1;
-}
 
 function pair(engine: WasmEngineName): { wasm: Codecs; ts: Codecs } {
   const kernels = createKernels({ engine });
@@ -73,7 +56,7 @@ for (const engine of wasmEngines) {
   test(`${engine}: 4-bit codes, scales and decoded values are bit-identical to the TS codecs`, () => {
     const { wasm, ts } = pair(engine);
     const arena = wasm.arena;
-    const rand = rng(17);
+    const rand = lcg(17);
     for (const [rows, cols] of SHAPES) {
       for (const name of ['linear-2', 'dynamic'] as Codebook4Name[]) {
         for (const diagReal of rows === cols ? [false, true] : [false]) {
@@ -126,7 +109,7 @@ for (const engine of wasmEngines) {
   test(`${engine}: bf16 encode, stochastic encode and decode are bit-identical to the TS codecs`, () => {
     const { wasm, ts } = pair(engine);
     const arena = wasm.arena;
-    const rand = rng(23);
+    const rand = lcg(23);
     for (const n of [0, 1, 7, 8, 9, 31, 1000, 65536]) {
       const mark = arena.mark();
       const x = arena.f32(n);

@@ -16,28 +16,11 @@ import {
 } from '../src/storage/correlation-triangle.ts';
 import { type Codecs, createCodecs, TsCodecs, WasmCodecs } from '../src/storage/index.ts';
 import type { StateAllocator } from '../src/storage/store-context.ts';
+import { bits, firstDifference, lcg } from './helpers/bit-compare.ts';
 
 // The kernel uses no relaxed instructions, but it ships in both builds: test both where the runtime allows.
 enableRelaxedSimd();
 const wasmEngines = availableEngines().filter((e): e is WasmEngineName => e !== 'typescript');
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 4294967296;
-  };
-}
-
-function bits(a: Float32Array): Uint32Array {
-  return new Uint32Array(a.buffer, a.byteOffset, a.length);
-}
-
-function firstDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) return Math.min(a.length, b.length);
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
-  return -1;
-}
 
 /** Random roots with exact zeros and (never produced by `sqrtPos`, but accepted) negative entries. */
 function fillRoots(r: Float64Array, rand: () => number): void {
@@ -76,7 +59,7 @@ for (const engine of wasmEngines) {
     assert.ok(wasm instanceof WasmCodecs);
     const ts = new TsCodecs(kernels.arena);
     const arena = kernels.arena;
-    const rand = rng(31);
+    const rand = lcg(31);
     for (const d of DIMS) {
       for (const [beta, weight] of [
         [0.95, 0.05],
@@ -125,7 +108,7 @@ for (const engine of wasmEngines) {
     const wasm = createCodecs(kernels);
     const ts = new TsCodecs(kernels.arena);
     const arena = kernels.arena;
-    const rand = rng(11);
+    const rand = lcg(11);
     for (const d of [2, 3, 6, 9, 40]) {
       const mark = arena.mark();
       const pairs = (d * (d - 1)) / 2;
@@ -159,7 +142,7 @@ for (const engine of wasmEngines) {
     const wasm = createCodecs(kernels);
     const ts = new TsCodecs(kernels.arena);
     const arena = kernels.arena;
-    const rand = rng(5);
+    const rand = lcg(5);
     const d = 21;
     const pairs = (d * (d - 1)) / 2;
     const start = new Float32Array(pairs).map(() => 2 * rand() - 1);
@@ -197,7 +180,7 @@ for (const engine of wasmEngines) {
     const kernels = createKernels({ engine });
     const wasm = createCodecs(kernels);
     const ts = new TsCodecs(kernels.arena);
-    const rand = rng(77);
+    const rand = lcg(77);
     for (const d of [2, 17, 64, 130]) {
       for (const blockSize of [64, 7]) {
         const runs = [wasm, ts].map((codecs) => setup(kernels, codecs, d, blockSize));
