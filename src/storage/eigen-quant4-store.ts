@@ -38,7 +38,8 @@ import type { StateAllocator, StoreContext } from './store-context.ts';
  *
  * A refresh rebuilds `S = Diag(λ) + O` (d×d fp32 scratch) in the current basis and applies the method's rule
  * there (ALGORITHMS.md P3: `qr(L·Q).Q = Q·qr(QᵀLQ).Q`): optionally sort by λ (the Rayleigh quotients), then
- * `W = qr(S_π).Q` (float32 Householder on the kernels, as the fp32 power step), `Q_new = Q̃_π·W`,
+ * `W = qr(S_π).Q` (float32 Householder on the kernels, as the fp32 power step), `Q_new = B_π·W` (B: Q̃ with part
+ * of its rounding carried, see `carriedBasis`),
  * `λ ← diag(Wᵀ·S_π·W)` (= diag(R·W) with R = Wᵀ·S_π the QR's own triangle: O(d²)), Q_new quantized, O
  * reset to 0 — as in the 4-bit paper, the factor is re-parametrized by its new eigenvector estimates and the
  * residual off-diagonal is dropped. Björck on dequantization: at most max(rectT1, rectT2) steps, to rectTol
