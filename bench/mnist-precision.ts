@@ -33,6 +33,7 @@ import { LineProgress } from '../src/cli/report/progress.ts';
 import { loadTask } from '../src/cli/tasks/load-task.ts';
 import { type EngineOption, preflight } from '../src/cli/train/optimizer-factory.ts';
 import { type RunRecord, runOne } from '../src/cli/train/run.ts';
+import { STORAGE_KEYS } from '../src/optimizers/storage-config.ts';
 
 const { values } = parseArgs({
   options: {
@@ -61,17 +62,13 @@ const TOLERANCE = 0.02;
 /** Precisions the criterion applies to; the naive ones are baselines shown beside them. */
 const JUDGED: readonly Precision[] = ['bf16', '4bit'];
 
-/** Storage options that have no effect on a run at fp32 precision (docs/storage.md §5). */
-const LOWBIT_ONLY = [
-  'rectT1',
-  'rectT2',
-  'rectTol',
-  'requantCarry',
-  'minLowbitSize',
-  'quanBlocksize',
-  'subspaceSize',
-  'subspaceSelection',
-];
+/**
+ * Storage options that have no effect on a run at fp32 precision (docs/storage.md §5): all but the two that
+ * shape the moments, which fp32 has too.
+ */
+const LOWBIT_ONLY: readonly string[] = STORAGE_KEYS.filter(
+  (key) => key !== 'momentPrecision' && key !== 'stochasticRounding',
+);
 
 const parsedExtra = JSON.parse(values.extra) as unknown;
 if (typeof parsedExtra !== 'object' || parsedExtra === null || Array.isArray(parsedExtra))

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createKernels, type EngineName, type Kernels } from '../src/kernels/index.ts';
 import { qr } from '../src/linalg/index.ts';
-import { factorPanelTs, qrFloat32 } from '../src/linalg/qr-f32.ts';
+import { factorPanelTs, type PanelExports, qrFloat32 } from '../src/linalg/qr-f32.ts';
 import { powerStepProposal } from '../src/storage/power-step.ts';
 import {
   fromSpectrum,
@@ -384,18 +384,7 @@ describe('qrFloat32 engines and conventions', () => {
   test('the WASM panel kernel qrPanelF32 matches its TypeScript twin', () => {
     for (const engine of ENGINES.filter((e) => e !== 'typescript')) {
       const kernels = createKernels({ engine });
-      const exports = kernels.wasm?.exports as unknown as {
-        qrPanelF32(
-          a: number,
-          lda: number,
-          len: number,
-          kb: number,
-          panel: number,
-          tau: number,
-          rdiag: number,
-          keepR: number,
-        ): void;
-      };
+      const exports = kernels.wasm?.exports as unknown as PanelExports;
       for (const [len, kb, lda] of [
         [37, 5, 9],
         [8, 8, 8],

@@ -77,6 +77,24 @@ function permuteColumns(q: Float64Array, d: number, perm: ArrayLike<number>): Fl
   return out;
 }
 
+/**
+ * A sorted refresh of a bf16 store, committed: the new basis, and how many of its columns differ from the old
+ * basis's columns in the sorted order.
+ */
+function sortedRefresh(h: StoreHarness, d: number): { after: Float64Array; changed: number } {
+  const before = permuteColumns(basis(h), d, descending(f32(h, 'S0_diag')));
+  assert.ok(h.side.proposeRefresh(h.kernels, true));
+  h.side.commit();
+  const after = basis(h);
+  let changed = 0;
+  for (let j = 0; j < d; j++) {
+    let same = true;
+    for (let i = 0; i < d; i++) same &&= after[i * d + j] === before[i * d + j];
+    if (!same) changed++;
+  }
+  return { after, changed };
+}
+
 for (const engine of ['typescript', 'auto'] as const) {
   test(`bf16 store, k = d (${engine}): Q̃·S̃·Q̃ᵀ follows the exact EMA; a sorted refresh is qr(L·Q̃_π)`, () => {
     const d = 24;
@@ -131,16 +149,7 @@ test('bf16 store, k < d: a refresh rotates exactly k vectors and keeps the facto
         assert.ok(h.side.accumulate(h.kernels, BETA, W));
         l = l.map((v, i) => BETA * v + W * xx[i]);
       }
-      const before = permuteColumns(basis(h), d, descending(f32(h, 'S0_diag')));
-      assert.ok(h.side.proposeRefresh(h.kernels, true));
-      h.side.commit();
-      const after = basis(h);
-      let changed = 0;
-      for (let j = 0; j < d; j++) {
-        let same = true;
-        for (let i = 0; i < d; i++) same &&= after[i * d + j] === before[i * d + j];
-        if (!same) changed++;
-      }
+      const { changed } = sortedRefresh(h, d);
       assert.ok(changed <= k && changed > 0, `${rule}: ${changed} columns changed`);
       assert.ok(relErr(representedBf16(h, d), l) < 1e-2, `${rule}: factor drifted`);
       assert.equal((h.state.get('S0_cursor') as ArenaBuffer<'f64'>).view()[0], r + 1, 'refreshes counted');
@@ -234,7 +243,7 @@ test('bf16 and 4-bit stores: rotateSecondMoment applies (C∘C) for the C that r
       const v0 = Float64Array.from({ length: len }, () => rand() ** 3 + 1e-4);
       const vb = v.slice(0, len);
       vb.view().set(v0);
-      h.side.rotateSecondMoment?.(
+      h.side.rotateSecondMoment(
         h.kernels,
         vb,
         { outer, dim: d, inner },
@@ -270,16 +279,7 @@ test('bf16 store, default options: a side of order 300 gets the full refresh (ev
     setIncrement(h, gaussian(rand, d * cols), cols);
     assert.ok(h.side.accumulate(h.kernels, BETA, W));
   }
-  const before = permuteColumns(basis(h), d, descending(f32(h, 'S0_diag')));
-  assert.ok(h.side.proposeRefresh(h.kernels, true));
-  h.side.commit();
-  const after = basis(h);
-  let changed = 0;
-  for (let j = 0; j < d; j++) {
-    let same = true;
-    for (let i = 0; i < d; i++) same &&= after[i * d + j] === before[i * d + j];
-    if (!same) changed++;
-  }
+  const { after, changed } = sortedRefresh(h, d);
   assert.equal(changed, d);
   // bf16 rounding of an orthonormal basis: about 2⁻⁹/√3 per entry of QᵀQ − I (measured 2.5e-3 per √d here).
   assert.ok(orthogonalityError(after, d, d) / Math.sqrt(d) < 5e-3);

@@ -142,7 +142,7 @@ export function qrFloat32(
 }
 
 /** The WASM exports the QR calls (byte offsets into the kernels' memory). */
-interface PanelExports extends LinalgExports {
+export interface PanelExports extends LinalgExports {
   qrPanelF32(
     a: number,
     lda: number,

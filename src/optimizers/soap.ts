@@ -1,6 +1,6 @@
 import type { F32Buffer } from '../kernels/index.ts';
 import type { KroneckerSide } from '../preconditioner/kronecker-side.ts';
-import { modePermute, modeShape, modeStatistics, project } from '../preconditioner/mode-products.ts';
+import { modeShape, modeStatistics, project } from '../preconditioner/mode-products.ts';
 import {
   channelsLastLayout,
   reshapeLayout,
@@ -357,8 +357,9 @@ export class SOAP extends EigenbasisOptimizer {
 
   /**
    * One refresh per side (the store's rule: a power-iteration step, or a subspace rotation for 'bf16'). A side
-   * whose refresh fails keeps its basis. On success the second moment follows the Rayleigh re-sort (a
-   * permutation along that axis) and the first moment is rotated from the old basis into the new one.
+   * whose refresh fails keeps its basis. On success the second moment is carried over by the store's rule
+   * (the Rayleigh re-sort at fp32, as the reference; `rotateSecondMoment`) and the first moment is rotated from
+   * the old basis into the new one.
    */
   private refreshBases(b: SoapBlock): boolean {
     const k = this.kernels;
@@ -372,12 +373,7 @@ export class SOAP extends EigenbasisOptimizer {
         return;
       }
       const shape = modeShape(b.dims, mode);
-      if (side.rotateSecondMoment) side.rotateSecondMoment(k, v, shape, b.x, b.y);
-      else {
-        const tmp = b.x.view();
-        modePermute(v.view(), tmp, shape, side.perm());
-        v.view().set(tmp);
-      }
+      side.rotateSecondMoment(k, v, shape, b.x, b.y);
       side.rotateMoment(k, m, shape, b.x, b.y);
       side.commit();
     });

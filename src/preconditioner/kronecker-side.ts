@@ -16,9 +16,8 @@
  *   `accumulate` folds them in: `F ← β·F + w·increment`.
  * - A refresh is two-phase so that a method can move its per-coordinate state along: `proposeRefresh` computes
  *   the new basis in scratch without touching the state (false = failure: the old basis stays, nothing
- *   changed), then the method carries its second moment over (permuted with `perm()`, or by
- *   `rotateSecondMoment` where a store has it) and rotates its first moment with `rotateMoment`, and `commit`
- *   makes the proposal the state.
+ *   changed), then the method carries its second moment over with `rotateSecondMoment`, rotates its first
+ *   moment with `rotateMoment`, and `commit` makes the proposal the state.
  * - Every amortized computation works on scratch and reports failure instead of throwing; no store lets NaN or
  *   Infinity into its state.
  * - After the state buffers were overwritten from outside (`loadStateDict`, or a step undone by the failure
@@ -70,20 +69,15 @@ export interface KroneckerSide {
   rotateMoment(kernels: Kernels, x: F32Buffer, shape: ModeShape, tmp: F32Buffer, tmp2: F32Buffer): void;
 
   /**
-   * Present on stores whose refresh moves the basis by more than a reordering plus a small turn (the 4-bit
-   * basis is re-quantized as a whole at every refresh; the bf16 subspace refresh turns k directions at once):
-   * carries a second moment held in the current bases into the proposed basis along this side's mode by
-   * `v ← (C∘C)·v`, `C = Q_newᵀ·Q_old`, in place (see src/preconditioner/second-moment-rotation.ts). SOAP uses it where present and
-   * otherwise permutes with `perm()`, as its reference; the KL methods leave their second moment in place, as
-   * theirs. Valid between a successful `proposeRefresh` and `commit`.
+   * Carries a second moment held in the current bases into the proposed basis along this side's mode, in place,
+   * by the store's rule: the Rayleigh re-sort alone (`perm()`, SOAP's reference rule) where the basis moves
+   * only by the power step's small turn (fp32, the naive stores), or `v ← (C∘C)·v` with `C = Q_newᵀ·Q_old`
+   * where it moves by more (the 4-bit basis is re-quantized as a whole at every refresh; the bf16 subspace
+   * refresh turns k directions at once; see src/preconditioner/second-moment-rotation.ts). SOAP calls it; the
+   * KL methods leave their second moment in place, as their reference. Valid between a successful
+   * `proposeRefresh` and `commit`.
    */
-  rotateSecondMoment?(
-    kernels: Kernels,
-    v: F32Buffer,
-    shape: ModeShape,
-    tmp: F32Buffer,
-    tmp2: F32Buffer,
-  ): void;
+  rotateSecondMoment(kernels: Kernels, v: F32Buffer, shape: ModeShape, tmp: F32Buffer, tmp2: F32Buffer): void;
 
   /** Makes the last successful proposal the state. */
   commit(): void;

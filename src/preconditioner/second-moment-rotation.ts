@@ -1,5 +1,5 @@
 import type { F32Buffer, Kernels } from '../kernels/index.ts';
-import { type ModeShape, modeProduct } from './mode-products.ts';
+import { type ModeShape, modePermute, modeProduct } from './mode-products.ts';
 
 /**
  * Moving per-coordinate state from one basis to another along one mode, through the transition matrix
@@ -54,4 +54,14 @@ export function applySquaredTransition(
   const sv = squared.view();
   for (let i = 0; i < cv.length; i++) sv[i] = cv[i] * cv[i];
   applyTransition(kernels, v, shape, squared, tmp);
+}
+
+/**
+ * `v ← P·v` along the mode, P the refresh's Rayleigh re-sort (`tmp`: v's length): SOAP's own rule, which the
+ * stores whose basis moves only by the power step's small turn keep.
+ */
+export function permuteSecondMoment(v: F32Buffer, shape: ModeShape, perm: Int32Array, tmp: F32Buffer): void {
+  const t = tmp.view();
+  modePermute(v.view(), t, shape, perm);
+  v.view().set(t);
 }

@@ -1,6 +1,7 @@
 import type { F32Buffer, Kernels } from '../kernels/index.ts';
 import type { KroneckerSide } from '../preconditioner/kronecker-side.ts';
 import { type ModeShape, modeProduct } from '../preconditioner/mode-products.ts';
+import { permuteSecondMoment } from '../preconditioner/second-moment-rotation.ts';
 import type { U16Buffer } from './codecs.ts';
 import { descendingEigenvectors, powerStepProposal, writeIdentity } from './power-step.ts';
 import { DecodeSlot, type StateAllocator, type StoreContext } from './store-context.ts';
@@ -109,6 +110,16 @@ export class Bf16NaiveFactorStore implements KroneckerSide {
 
   perm(): Int32Array {
     return this.ctx.scratch.perm.subarray(0, this.dim);
+  }
+
+  rotateSecondMoment(
+    _kernels: Kernels,
+    v: F32Buffer,
+    shape: ModeShape,
+    tmp: F32Buffer,
+    _tmp2: F32Buffer,
+  ): void {
+    permuteSecondMoment(v, shape, this.perm(), tmp);
   }
 
   rotateMoment(kernels: Kernels, x: F32Buffer, shape: ModeShape, tmp: F32Buffer, _tmp2: F32Buffer): void {

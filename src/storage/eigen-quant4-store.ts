@@ -215,19 +215,18 @@ export class EigenQuant4FactorStore implements KroneckerSide {
   private carriedBasis(perm: Int32Array, decoded: F32Buffer, out: F32Buffer): void {
     const d = this.dim;
     const gamma = this.ctx.storage.requantCarry;
-    if (gamma > 0) this.basis.decode(decoded);
     const cache = this.basisF32().view();
-    const dv = decoded.view();
     const ov = out.view();
-    for (let i = 0; i < d; i++) {
-      const row = i * d;
-      if (gamma === 0) {
-        for (let j = 0; j < d; j++) ov[row + j] = cache[row + perm[j]];
-      } else {
-        for (let j = 0; j < d; j++) {
-          const k = row + perm[j];
-          ov[row + j] = cache[k] + gamma * (dv[k] - cache[k]);
-        }
+    if (gamma === 0) {
+      for (let i = 0; i < d * d; i += d) for (let j = 0; j < d; j++) ov[i + j] = cache[i + perm[j]];
+      return;
+    }
+    this.basis.decode(decoded);
+    const dv = decoded.view();
+    for (let i = 0; i < d * d; i += d) {
+      for (let j = 0; j < d; j++) {
+        const k = i + perm[j];
+        ov[i + j] = cache[k] + gamma * (dv[k] - cache[k]);
       }
     }
   }
