@@ -1,5 +1,6 @@
 import { CheckpointError, StateDictError } from '../errors.ts';
-import { isAllFinite, type Optimizer } from '../optimizers/optimizer.ts';
+import { isAllFinite } from '../finite.ts';
+import type { Optimizer } from '../optimizers/optimizer.ts';
 import { type CheckpointBytes, decodeCheckpoint } from './decode.ts';
 
 export interface LoadOptions {

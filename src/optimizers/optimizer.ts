@@ -341,5 +341,3 @@ function squaredNorm(x: Float32Array): number {
   for (let k = n4; k < x.length; k++) a0 += x[k] * x[k];
   return a0 + a1 + a2 + a3;
 }
-
-export { isAllFinite };
