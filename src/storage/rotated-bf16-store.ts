@@ -164,66 +164,18 @@ export class RotatedBf16FactorStore implements KroneckerSide {
     for (let j = 0; j < d; j++) perm[j] = j;
     if (sortByRayleigh) perm.sort((x, y) => sig[y] - sig[x] || x - y);
     this.sorted = sortByRayleigh;
-    // S_π (product) and Q_π (next), fp32; S itself is decoded into the increment scratch (free at a refresh).
+    // S (fp32) is decoded into the increment scratch (free at a refresh).
     const s = sc.matrix('increment', d);
     this.ctx.writer.decode(this.offdiag, s);
     const sv = s.view();
     for (let i = 0; i < d; i++) sv[i * d + i] = sig[i];
     const sp = sc.matrix('product', d);
-    let spv = sp.view();
-    const q = this.basisF32().view();
     const next = sc.matrix('next', d);
-    let qp = next.view();
-    for (let i = 0; i < d; i++) {
-      const src = perm[i] * d;
-      const row = i * d;
-      for (let j = 0; j < d; j++) {
-        spv[row + j] = sv[src + perm[j]];
-        qp[row + j] = q[row + perm[j]];
-      }
-    }
-    const J = this.subset;
-    selectSubspace(this.ctx.storage.subspaceSelection, spv, d, k, this.cursor.view()[0], this.score, J);
-    // W = qr(S_JJ).Q, in float32 on the kernels' GEMM as the fp32 power step computes qr(L·Q_π), so that the
-    // full refresh (k = d) costs what fp32's does instead of an O(k³) float64 QR in plain JavaScript.
-    let g1 = this.g1.view();
-    for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) g1[a * k + b] = spv[J[a] * d + J[b]];
-    // With k = d (J = 0 … d−1, S_JJ = S_π) the QR also leaves R = Wᵀ·S_π in g1 for the update of S.
-    const full = k === d;
-    if (!qrFloat32(kernels, k, k, this.g1.slice(0, k * k), this.w, { keepR: full })) return false;
-    // The QR takes its scratch from the arena, which may have grown: views taken before it are stale.
-    spv = sp.view();
-    qp = next.view();
-    g1 = this.g1.view();
-    if (full) {
-      // S ← R·W (R has zeros below its diagonal); its upper triangle, mirrored, since S must stay symmetric.
-      kernels.gemm(false, false, d, d, d, 1, this.g1, this.w, 0, this.g2);
-      const rw = this.g2.view();
-      for (let i = 0; i < d; i++) {
-        const row = i * d;
-        spv[row + i] = rw[row + i];
-        for (let j = i + 1; j < d; j++) {
-          const x = rw[row + j];
-          spv[row + j] = x;
-          spv[j * d + i] = x;
-        }
-      }
-    }
-    // Q[:, J] ← Q[:, J]·W
-    this.gatherColumns(qp, d, g1);
-    kernels.gemm(false, false, d, k, k, 1, this.g1, this.w, 0, this.g2);
-    this.scatterColumns(this.g2.view(), d, qp);
-    if (!full) {
-      // S[J, :] ← Wᵀ·S[J, :], then S[:, J] ← S[:, J]·W
-      for (let a = 0; a < k; a++) g1.set(spv.subarray(J[a] * d, J[a] * d + d), a * d);
-      kernels.gemm(true, false, k, d, k, 1, this.w, this.g1, 0, this.g2);
-      const g2 = this.g2.view();
-      for (let a = 0; a < k; a++) spv.set(g2.subarray(a * d, a * d + d), J[a] * d);
-      this.gatherColumns(spv, d, g1);
-      kernels.gemm(false, false, d, k, k, 1, this.g1, this.w, 0, this.g2);
-      this.scatterColumns(g2, d, spv);
-    }
-    if (!kernels.allFinite(next) || !kernels.allFinite(sp)) return false;
+    const rotated =
+      k === d
+        ? this.fullRotation(kernels, sv, perm, sp, next)
+        : this.subspaceRotation(kernels, sv, perm, sp, next);
+    if (!rotated || !kernels.allFinite(next) || !kernels.allFinite(sp)) return false;
     // The basis as bf16 will hold it (moments are rotated into exactly that), and S split into σ and O.
     this.ctx.writer.nearest(next, this.pendingQ);
     this.ctx.writer.decode(this.pendingQ, next);
@@ -277,27 +229,21 @@ export class RotatedBf16FactorStore implements KroneckerSide {
     const J = this.subset;
     const xv = x.view();
     const tv = tmp.view();
-    // tmp ← x with the mode permuted; the J slices of tmp go through tmp2 → (Mᵀ) → x and back into tmp.
+    // tmp ← x with the mode permuted; then Mᵀ acts on the positions J.
     if (this.sorted) modePermute(xv, tv, shape, this.perm());
     else tv.set(xv);
+    if (k === d) {
+      // J = 0 … d−1: one product over the whole mode.
+      modeProduct(kernels, tmp, shape, m, false, x);
+      return;
+    }
+    // The J slices of tmp go through tmp2 → (Mᵀ) → x and back into tmp.
     const len = outer * k * inner;
     const gathered = tmp2.slice(0, len);
     const rotated = x.slice(0, len);
-    const gv = gathered.view();
-    for (let o = 0; o < outer; o++) {
-      for (let a = 0; a < k; a++) {
-        const from = (o * d + J[a]) * inner;
-        gv.set(tv.subarray(from, from + inner), (o * k + a) * inner);
-      }
-    }
+    moveModeSlices(tv, gathered.view(), outer, d, k, inner, J, 'gather');
     modeProduct(kernels, gathered, { outer, dim: k, inner }, m, false, rotated);
-    const rv = rotated.view();
-    for (let o = 0; o < outer; o++) {
-      for (let a = 0; a < k; a++) {
-        const from = (o * k + a) * inner;
-        tv.set(rv.subarray(from, from + inner), (o * d + J[a]) * inner);
-      }
-    }
+    moveModeSlices(rotated.view(), tv, outer, d, k, inner, J, 'scatter');
     xv.set(tv);
   }
 
@@ -312,6 +258,68 @@ export class RotatedBf16FactorStore implements KroneckerSide {
 
   invalidate(): void {
     this.slot.owner = null;
+  }
+
+  /**
+   * k = d: W = qr(S_π).Q, `S ← R·W` (= Wᵀ·S_π·W, R from the same QR), `Q ← Q_π·W`, into `sp` and `next`.
+   * S_π goes straight into the QR's input: nothing else reads it.
+   */
+  private fullRotation(
+    kernels: Kernels,
+    sv: Float32Array,
+    perm: Int32Array,
+    sp: F32Buffer,
+    next: F32Buffer,
+  ): boolean {
+    const d = this.dim;
+    permuteBoth(sv, this.basisF32().view(), perm, d, this.g1.view(), next.view());
+    // In float32 on the kernels' GEMM, as the fp32 power step computes qr(L·Q_π).
+    if (!qrFloat32(kernels, d, d, this.g1, this.w, { keepR: true })) return false;
+    // S ← R·W (R has zeros below its diagonal): its upper triangle, mirrored, since S must stay symmetric.
+    kernels.gemm(false, false, d, d, d, 1, this.g1, this.w, 0, this.g2);
+    mirrorUpper(this.g2.view(), d, sp.view());
+    // Q ← Q_π·W
+    kernels.gemm(false, false, d, d, d, 1, next, this.w, 0, this.g2);
+    next.view().set(this.g2.view());
+    return true;
+  }
+
+  /**
+   * k < d: choose J, W = qr(S_JJ).Q (k×k), `Q[:, J] ← Q_π[:, J]·W`, `S[J, :] ← Wᵀ·S_π[J, :]`, then
+   * `S[:, J] ← S[:, J]·W`, into `sp` and `next`.
+   */
+  private subspaceRotation(
+    kernels: Kernels,
+    sv: Float32Array,
+    perm: Int32Array,
+    sp: F32Buffer,
+    next: F32Buffer,
+  ): boolean {
+    const d = this.dim;
+    const k = this.k;
+    let spv = sp.view();
+    let qp = next.view();
+    permuteBoth(sv, this.basisF32().view(), perm, d, spv, qp);
+    const J = this.subset;
+    selectSubspace(this.ctx.storage.subspaceSelection, spv, d, k, this.cursor.view()[0], this.score, J);
+    let g1 = this.g1.view();
+    for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) g1[a * k + b] = spv[J[a] * d + J[b]];
+    if (!qrFloat32(kernels, k, k, this.g1.slice(0, k * k), this.w)) return false;
+    // The QR takes its scratch from the arena, which may have grown: views taken before it are stale.
+    spv = sp.view();
+    qp = next.view();
+    g1 = this.g1.view();
+    this.gatherColumns(qp, d, g1);
+    kernels.gemm(false, false, d, k, k, 1, this.g1, this.w, 0, this.g2);
+    this.scatterColumns(this.g2.view(), d, qp);
+    for (let a = 0; a < k; a++) g1.set(spv.subarray(J[a] * d, J[a] * d + d), a * d);
+    kernels.gemm(true, false, k, d, k, 1, this.w, this.g1, 0, this.g2);
+    const g2 = this.g2.view();
+    for (let a = 0; a < k; a++) spv.set(g2.subarray(a * d, a * d + d), J[a] * d);
+    this.gatherColumns(spv, d, g1);
+    kernels.gemm(false, false, d, k, k, 1, this.g1, this.w, 0, this.g2);
+    this.scatterColumns(g2, d, spv);
+    return true;
   }
 
   /** σ ← diag(s) (pending), O ← bf16(offdiag(s)) (pending); s's diagonal is zeroed. */
@@ -335,5 +343,69 @@ export class RotatedBf16FactorStore implements KroneckerSide {
     const J = this.subset;
     const k = this.k;
     for (let i = 0; i < d; i++) for (let a = 0; a < k; a++) m[i * d + J[a]] = src[i * k + a];
+  }
+}
+
+/**
+ * Between a tensor `full` (outer × d × inner) and the compact `part` (outer × k × inner) holding its slices at
+ * the mode positions J: 'gather' copies full → part, 'scatter' part → full.
+ */
+function moveModeSlices(
+  from: Float32Array,
+  to: Float32Array,
+  outer: number,
+  d: number,
+  k: number,
+  inner: number,
+  J: Int32Array,
+  direction: 'gather' | 'scatter',
+): void {
+  for (let o = 0; o < outer; o++) {
+    for (let a = 0; a < k; a++) {
+      const fullAt = (o * d + J[a]) * inner;
+      const partAt = (o * k + a) * inner;
+      const src = direction === 'gather' ? fullAt : partAt;
+      const dst = direction === 'gather' ? partAt : fullAt;
+      // Element by element: for the last mode (inner = 1) a subarray per element would dominate the cost.
+      for (let b = 0; b < inner; b++) to[dst + b] = from[src + b];
+    }
+  }
+}
+
+/** `out ← a`'s upper triangle (with the diagonal) mirrored below, d×d; tiled so the mirrored writes stay cached. */
+function mirrorUpper(a: Float32Array, d: number, out: Float32Array): void {
+  const tile = 64;
+  for (let i0 = 0; i0 < d; i0 += tile) {
+    const i1 = Math.min(i0 + tile, d);
+    for (let j0 = i0; j0 < d; j0 += tile) {
+      const j1 = Math.min(j0 + tile, d);
+      for (let i = i0; i < i1; i++) {
+        const row = i * d;
+        for (let j = Math.max(j0, i); j < j1; j++) {
+          const x = a[row + j];
+          out[row + j] = x;
+          out[j * d + i] = x;
+        }
+      }
+    }
+  }
+}
+
+/** `sOut ← P·S·Pᵀ` (S_π: rows and columns in the order `perm`) and `qOut ← Q·Pᵀ` (Q_π: columns reordered). */
+function permuteBoth(
+  s: Float32Array,
+  q: Float32Array,
+  perm: Int32Array,
+  d: number,
+  sOut: Float32Array,
+  qOut: Float32Array,
+): void {
+  for (let i = 0; i < d; i++) {
+    const src = perm[i] * d;
+    const row = i * d;
+    for (let j = 0; j < d; j++) {
+      sOut[row + j] = s[src + perm[j]];
+      qOut[row + j] = q[row + perm[j]];
+    }
   }
 }
