@@ -1,6 +1,7 @@
 import { isAllFinite } from '../finite.ts';
 import type { F32Buffer, F64Buffer, Kernels } from '../kernels/index.ts';
 import { qrFloat32 } from '../linalg/qr-f32.ts';
+import { mirrorUpper, upperOfTriangularProduct } from '../linalg/triangular-product.ts';
 import type { KroneckerSide } from '../preconditioner/kronecker-side.ts';
 import { type ModeShape, modePermute, modeProduct } from '../preconditioner/mode-products.ts';
 import type { U16Buffer } from './codecs.ts';
@@ -275,8 +276,8 @@ export class RotatedBf16FactorStore implements KroneckerSide {
     permuteBoth(sv, this.basisF32().view(), perm, d, this.g1.view(), next.view());
     // In float32 on the kernels' GEMM, as the fp32 power step computes qr(L·Q_π).
     if (!qrFloat32(kernels, d, d, this.g1, this.w, { keepR: true })) return false;
-    // S ← R·W (R has zeros below its diagonal): its upper triangle, mirrored, since S must stay symmetric.
-    kernels.gemm(false, false, d, d, d, 1, this.g1, this.w, 0, this.g2);
+    // S ← R·W: its upper triangle, mirrored, since S must stay symmetric.
+    upperOfTriangularProduct(kernels, d, this.g1, this.w, this.g2);
     mirrorUpper(this.g2.view(), d, sp.view());
     // Q ← Q_π·W
     kernels.gemm(false, false, d, d, d, 1, next, this.w, 0, this.g2);
@@ -368,25 +369,6 @@ function moveModeSlices(
       const dst = direction === 'gather' ? partAt : fullAt;
       // Element by element: for the last mode (inner = 1) a subarray per element would dominate the cost.
       for (let b = 0; b < inner; b++) to[dst + b] = from[src + b];
-    }
-  }
-}
-
-/** `out ← a`'s upper triangle (with the diagonal) mirrored below, d×d; tiled so the mirrored writes stay cached. */
-function mirrorUpper(a: Float32Array, d: number, out: Float32Array): void {
-  const tile = 64;
-  for (let i0 = 0; i0 < d; i0 += tile) {
-    const i1 = Math.min(i0 + tile, d);
-    for (let j0 = i0; j0 < d; j0 += tile) {
-      const j1 = Math.min(j0 + tile, d);
-      for (let i = i0; i < i1; i++) {
-        const row = i * d;
-        for (let j = Math.max(j0, i); j < j1; j++) {
-          const x = a[row + j];
-          out[row + j] = x;
-          out[j * d + i] = x;
-        }
-      }
     }
   }
 }
