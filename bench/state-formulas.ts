@@ -9,6 +9,7 @@ export interface StorageFormulaOptions {
   precision: 'fp32' | 'bf16' | '4bit' | 'bf16-naive' | '4bit-naive';
   minLowbitSize?: number;
   quanBlocksize?: number;
+  correlationBits?: 4 | 8;
   momentPrecision?: 'auto' | 'fp32' | 'bf16';
   stochasticRounding?: boolean;
 }
@@ -38,13 +39,13 @@ export function sideBytes(d: number, o: StorageFormulaOptions): Bytes {
     case '4bit':
       if (lowbit) {
         // Qᵀ codes + one scale per B-block of each row; λ (fp32); the packed strict upper triangle of S's
-        // off-diagonal (N = d(d−1)/2 codes, one scale per B of them).
+        // off-diagonal (N = d(d−1)/2 codes of 4 or 8 bits, one scale per B of them).
         const N = (d * (d - 1)) / 2;
         return {
           basis: codes(d * d),
           scales: 4 * d * Math.ceil(d / B) + 4 * Math.ceil(N / B),
           eigenvalues: 4 * d,
-          factor: codes(N),
+          factor: o.correlationBits === 8 ? N : codes(N),
         };
       }
       break;

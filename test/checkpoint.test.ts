@@ -332,6 +332,12 @@ async function methodCases(): Promise<{ label: string; create: () => Optimizer }
         create: () => m.create(makeParams(5), { precision }),
       });
     }
+    if (['SOAP', 'KLShampoo', 'KLSOAP'].includes(m.label)) {
+      cases.push({
+        label: `${m.label} 4bit, every side 4-bit, 8-bit correlations`,
+        create: () => m.create(makeParams(5), { precision: '4bit', minLowbitSize: 0, correlationBits: 8 }),
+      });
+    }
   }
   return cases;
 }

@@ -12,6 +12,9 @@ import { SideScratch } from '../src/preconditioner/kronecker-side.ts';
 import {
   accumulateCorrelations,
   allocateCorrelations,
+  type CorrelationBits,
+  clearCorrelations,
+  decodeCorrelations,
   sqrtPos,
 } from '../src/storage/correlation-triangle.ts';
 import { type Codecs, createCodecs, TsCodecs, WasmCodecs } from '../src/storage/index.ts';
@@ -229,9 +232,57 @@ test('the codecs check the sizes of the correlationEma buffers', () => {
 });
 
 /** A triangle of a d×d factor in its own scratch, plus an arena increment. */
-function setup(kernels: Kernels, codecs: Codecs, d: number, blockSize: number) {
+function setup(kernels: Kernels, codecs: Codecs, d: number, blockSize: number, bits: CorrelationBits = 4) {
   const alloc: StateAllocator = (_name, _kind, dtype, length) => kernels.arena.alloc(dtype, length);
   const scratch = new SideScratch(kernels, d);
-  const tri = allocateCorrelations(d, { codes: 'c', scales: 's' }, alloc, scratch, kernels, blockSize);
+  const tri = allocateCorrelations(d, { codes: 'c', scales: 's' }, alloc, scratch, kernels, blockSize, bits);
   return { codecs, tri, inc: scratch.matrix('increment', d) };
 }
+
+test('the stored correlations follow a float64 EMA of the off-diagonal: 8-bit within its rounding bound, 4-bit not', () => {
+  const kernels = createKernels({ engine: 'typescript' });
+  const codecs = createCodecs(kernels);
+  const d = 40;
+  const beta = 0.9;
+  const weight = 0.1;
+  const steps = 20;
+  const worst: Record<CorrelationBits, number> = { 4: 0, 8: 0 };
+  for (const bits of [4, 8] as const) {
+    const rand = lcg(5);
+    const { tri, inc } = setup(kernels, codecs, d, 64, bits);
+    clearCorrelations(codecs, tri);
+    // Exact state: the off-diagonal O and the diagonal σ of the EMA, in float64.
+    const o = new Float64Array(d * d);
+    const sigma = new Float64Array(d);
+    const g = new Float64Array(d * 3);
+    for (let step = 0; step < steps; step++) {
+      // ΔS = G·Gᵀ for a d×3 G whose rows share a common component (correlated, not diagonal).
+      for (let k = 0; k < g.length; k++) g[k] = 2 * rand() - 1 + (k % 3 === 0 ? 0.8 : 0);
+      const iv = inc.view();
+      for (let i = 0; i < d; i++) {
+        for (let j = 0; j < d; j++) {
+          let x = 0;
+          for (let r = 0; r < 3; r++) x += g[i * 3 + r] * g[j * 3 + r];
+          iv[i * d + j] = x;
+        }
+      }
+      const next = sigma.map((s, i) => beta * s + weight * iv[i * d + i]);
+      assert.ok(accumulateCorrelations(kernels, codecs, tri, inc, d, sigma, next, beta, weight));
+      for (let k = 0; k < d * d; k++) o[k] = beta * o[k] + weight * iv[k];
+      sigma.set(next);
+      decodeCorrelations(codecs, tri);
+      const c = tri.values.view();
+      let t = 0;
+      for (let i = 0; i < d; i++) {
+        for (let j = i + 1; j < d; j++, t++) {
+          const exact = o[i * d + j] / Math.sqrt(sigma[i] * sigma[j]);
+          worst[bits] = Math.max(worst[bits], Math.abs(c[t] - exact));
+        }
+      }
+    }
+  }
+  // Each step re-rounds by at most half a step of a block scale ≤ 1 (|c| ≤ 1), and earlier roundings decay
+  // by β per step: 8-bit ≤ Σ βᵏ/254 < 1/(254·(1 − β)).
+  assert.ok(worst[8] < 1 / (254 * (1 - beta)), `8-bit error ${worst[8]}`);
+  assert.ok(worst[4] > 4 * worst[8], `4-bit ${worst[4]} against 8-bit ${worst[8]}`);
+});

@@ -54,6 +54,8 @@ const EIGEN_INVALID: [Record<string, unknown>, string][] = [
   [{ rectTol: 0.01 }, 'rectTol'],
   [{ minLowbitSize: -1 }, 'minLowbitSize'],
   [{ quanBlocksize: 32 }, 'quanBlocksize'],
+  [{ correlationBits: 6 }, 'correlationBits'],
+  [{ correlationBits: '8' }, 'correlationBits'],
   [{ subspaceSize: 0 }, 'subspaceSize'],
   [{ subspaceSelection: 'random' }, 'subspaceSelection'],
   [{ momentPrecision: 'fp16' }, 'momentPrecision'],

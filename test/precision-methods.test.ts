@@ -122,6 +122,7 @@ test('stateBytes of every method × precision equals the analytic formula, by ki
           { momentPrecision: 'fp32' },
           { momentPrecision: 'bf16' },
           { stochasticRounding: true },
+          { correlationBits: 8 },
         ]) {
           const opt = method.make([{ data: new Float32Array(m * n), shape: [m, n] }], {
             precision,

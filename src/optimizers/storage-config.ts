@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.ts';
+import type { CorrelationBits } from '../storage/correlation-triangle.ts';
 import type { MomentPrecision, Precision, ResolvedStorage, SubspaceSelection } from '../storage/precision.ts';
 import { checkBoolean, checkInteger, checkOneOf, checkRange } from './config-checks.ts';
 
@@ -29,6 +30,13 @@ export interface StorageOptions {
    * roundings add up. In [0, 1], default 0.5 (docs/storage.md §5.3).
    */
   requantCarry?: number;
+  /**
+   * '4bit' (SOAP, KL-Shampoo, KL-SOAP): bits per stored entry of the off-diagonal statistics accumulated between
+   * refreshes (the correlation triangle), 4 (linear-square codes) or 8 (linear codes). They are re-quantized at
+   * every step; at 4 bits that rounding is what separates 4-bit SOAP from fp32 on MNIST, at 8 bits it follows
+   * fp32 (docs/storage.md §5.3). 8 adds d(d−1)/4 bytes per side. Default 4.
+   */
+  correlationBits?: CorrelationBits;
   /** '4bit', '4bit-naive': sides with fewer elements (d² < minLowbitSize) stay fp32. Integer ≥ 0, default 4096. */
   minLowbitSize?: number;
   /** '4bit', '4bit-naive': quantization block size (elements per fp32 absmax scale), one of 64…2048. Default 64. */
@@ -55,6 +63,7 @@ export const STORAGE_KEYS = [
   'rectT2',
   'rectTol',
   'requantCarry',
+  'correlationBits',
   'minLowbitSize',
   'quanBlocksize',
   'subspaceSize',
@@ -83,6 +92,7 @@ export function resolveStorage(c: Readonly<Record<string, unknown>>, precision: 
     rectT2: checkInteger('rectT2', c.rectT2 ?? 4, 0),
     rectTol: checkRange('rectTol', c.rectTol ?? 1e-6, 0, 1e-3),
     requantCarry: checkRange('requantCarry', c.requantCarry ?? 0.5, 0, 1),
+    correlationBits: checkCorrelationBits(c.correlationBits ?? 4),
     minLowbitSize: checkInteger('minLowbitSize', c.minLowbitSize ?? 4096, 0),
     quanBlocksize: quanBlocksize as number,
     subspaceSize: checkInteger('subspaceSize', c.subspaceSize ?? DEFAULT_SUBSPACE_SIZE, 1, true),
@@ -98,4 +108,10 @@ export function resolveStorage(c: Readonly<Record<string, unknown>>, precision: 
     ] as const),
     stochasticRounding: checkBoolean('stochasticRounding', c.stochasticRounding ?? false),
   };
+}
+
+function checkCorrelationBits(value: unknown): CorrelationBits {
+  if (value !== 4 && value !== 8)
+    throw new ConfigError('correlationBits', `expected 4 or 8, got ${String(value)}`);
+  return value;
 }

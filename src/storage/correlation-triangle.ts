@@ -2,6 +2,11 @@ import type { F32Buffer, F64Buffer, Kernels } from '../kernels/index.ts';
 import type { SideScratch } from '../preconditioner/kronecker-side.ts';
 import type { Codecs, U8Buffer } from './codecs.ts';
 import { quant4Layout } from './quant4.ts';
+import { dequantize8, quant8ScaleCount, quantize8 } from './quant8.ts';
+
+/** Bits per stored correlation. */
+export type CorrelationBits = 4 | 8;
+
 import type { StateAllocator } from './store-context.ts';
 
 /** √x for x > 0, else 0 (an eigenvalue estimate that is not positive scales its correlations to 0). */
@@ -9,8 +14,9 @@ export const sqrtPos = (x: number): number => (x > 0 ? Math.sqrt(x) : 0);
 
 /**
  * The off-diagonal of a factor held in its basis, as the 4-bit eigen-parametrized stores keep it: the strict
- * upper triangle (`pairs` = d(d−1)/2 values, row by row) of correlations `c_ij = O_ij/sqrt(σ_i·σ_j)`, 4-bit
- * linear-2 in blocks of `blockSize` (a correlation lies in [−1, 1], so one block scale fits any spectrum).
+ * upper triangle (`pairs` = d(d−1)/2 values, row by row) of correlations `c_ij = O_ij/sqrt(σ_i·σ_j)`, in blocks
+ * of `blockSize` with an fp32 absmax scale each (a correlation lies in [−1, 1], so one block scale fits any
+ * spectrum): 4-bit linear-2 codes (`bits` 4, two per byte) or 8-bit linear ones (`bits` 8, src/storage/quant8.ts).
  * `values` is fp32 scratch of `pairs` entries; `rootOld`/`rootNew` f64 scratch of d (in the arena, so the
  * WASM codecs read them).
  */
@@ -20,6 +26,7 @@ export interface CorrelationTriangle {
   values: F32Buffer;
   pairs: number;
   blockSize: number;
+  bits: CorrelationBits;
   rootOld: F64Buffer;
   rootNew: F64Buffer;
 }
@@ -35,9 +42,13 @@ export function allocateCorrelations(
   scratch: SideScratch,
   kernels: Kernels,
   blockSize: number,
+  bits: CorrelationBits = 4,
 ): CorrelationTriangle {
   const pairs = (dim * (dim - 1)) / 2;
-  const layout = quant4Layout(1, pairs, blockSize);
+  const layout =
+    bits === 4
+      ? quant4Layout(1, pairs, blockSize)
+      : { codeBytes: pairs, scaleCount: quant8ScaleCount(pairs, blockSize) };
   const maxDim = scratch.maxDim;
   const shared = scratch.shared('correlation-triangle', () => ({
     values: kernels.arena.f32(Math.max(1, (maxDim * (maxDim - 1)) / 2)),
@@ -50,6 +61,7 @@ export function allocateCorrelations(
     values: shared.values.slice(0, pairs),
     pairs,
     blockSize,
+    bits,
     rootOld: shared.rootOld.slice(0, dim),
     rootNew: shared.rootNew.slice(0, dim),
   };
@@ -77,15 +89,33 @@ export function accumulateCorrelations(
     rootOld[i] = sqrtPos(diag[i]);
     rootNew[i] = sqrtPos(nextDiag[i]);
   }
-  codecs.dequantize4(tri.codes, tri.scales, 1, tri.pairs, tri.values, 'linear-2', tri.blockSize);
+  decodeCorrelations(codecs, tri);
   codecs.correlationEma(tri.values, increment, d, tri.rootOld, tri.rootNew, beta, weight);
   if (!kernels.allFinite(tri.values)) return false;
-  codecs.quantize4(tri.values, 1, tri.pairs, tri.codes, tri.scales, 'linear-2', tri.blockSize);
+  encodeCorrelations(codecs, tri);
   return true;
+}
+
+/** `values` ← the stored correlations. */
+export function decodeCorrelations(codecs: Codecs, tri: CorrelationTriangle): void {
+  if (tri.bits === 4) {
+    codecs.dequantize4(tri.codes, tri.scales, 1, tri.pairs, tri.values, 'linear-2', tri.blockSize);
+  } else {
+    dequantize8(tri.codes.view(), tri.scales.view(), tri.pairs, tri.values.view(), tri.blockSize);
+  }
+}
+
+/** The stored correlations ← `values`. */
+function encodeCorrelations(codecs: Codecs, tri: CorrelationTriangle): void {
+  if (tri.bits === 4) {
+    codecs.quantize4(tri.values, 1, tri.pairs, tri.codes, tri.scales, 'linear-2', tri.blockSize);
+  } else {
+    quantize8(tri.values.view(), tri.pairs, tri.codes.view(), tri.scales.view(), tri.blockSize);
+  }
 }
 
 /** O ← 0 (the codes of an all-zero triangle). */
 export function clearCorrelations(codecs: Codecs, tri: CorrelationTriangle): void {
   tri.values.view().fill(0);
-  codecs.quantize4(tri.values, 1, tri.pairs, tri.codes, tri.scales, 'linear-2', tri.blockSize);
+  encodeCorrelations(codecs, tri);
 }

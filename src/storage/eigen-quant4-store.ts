@@ -13,6 +13,7 @@ import {
   allocateCorrelations,
   type CorrelationTriangle,
   clearCorrelations,
+  decodeCorrelations,
   sqrtPos,
 } from './correlation-triangle.ts';
 import { descendingEigenvectors } from './power-step.ts';
@@ -55,7 +56,6 @@ export class EigenQuant4FactorStore implements KroneckerSide {
   private readonly tri: CorrelationTriangle;
   private readonly pendingLambda: Float32Array;
   private readonly rayleigh: Float64Array;
-  private readonly blockSize: number;
   /** Whether the 'product' scratch holds the transition of the current proposal. */
   private transitionReady = false;
 
@@ -68,7 +68,6 @@ export class EigenQuant4FactorStore implements KroneckerSide {
     this.dim = dim;
     this.ctx = ctx;
     const { quanBlocksize, rectT1, rectT2, rectTol } = ctx.storage;
-    this.blockSize = quanBlocksize;
     this.basis = new Quant4Basis(
       dim,
       name.basis,
@@ -88,6 +87,7 @@ export class EigenQuant4FactorStore implements KroneckerSide {
       ctx.scratch,
       ctx.kernels,
       quanBlocksize,
+      ctx.storage.correlationBits,
     );
     const maxDim = ctx.scratch.maxDim;
     const shared = ctx.scratch.shared('eigen-quant4', () => ({
@@ -156,15 +156,7 @@ export class EigenQuant4FactorStore implements KroneckerSide {
     if (sortByRayleigh) perm.sort((x, y) => lam[y] - lam[x] || x - y);
     // S_π = Diag(λ) + O in the sorted order, fp32 (the 'product' scratch).
     const sp = sc.matrix('product', d).view();
-    this.ctx.codecs.dequantize4(
-      this.tri.codes,
-      this.tri.scales,
-      1,
-      this.tri.pairs,
-      this.tri.values,
-      'linear-2',
-      this.blockSize,
-    );
+    decodeCorrelations(this.ctx.codecs, this.tri);
     const c = this.tri.values.view();
     const inv = sc.estimates;
     for (let j = 0; j < d; j++) inv[perm[j]] = j;

@@ -1,3 +1,4 @@
+import type { CorrelationBits } from './correlation-triangle.ts';
 /**
  * Storage precisions of the optimizer state and the options that shape them. Shared by every method that
  * keeps Kronecker factors (the factor stores of this directory implement them).
@@ -35,6 +36,7 @@ export interface ResolvedStorage {
   rectT2: number;
   rectTol: number;
   requantCarry: number;
+  correlationBits: CorrelationBits;
   minLowbitSize: number;
   quanBlocksize: number;
   subspaceSize: number;

@@ -29,6 +29,7 @@ import {
   allocateCorrelations,
   type CorrelationTriangle,
   clearCorrelations,
+  decodeCorrelations,
   sqrtPos,
 } from './correlation-triangle.ts';
 import { descendingEigenvectors } from './power-step.ts';
@@ -113,7 +114,6 @@ export class RotatedFactorStore implements ShampooFactorStore {
   readonly dim: number;
   private readonly sigma: F32Buffer;
   private readonly writer: Bf16Writer;
-  private readonly blockSize: number;
   private readonly scratch: SideScratch;
   private readonly kernels: Kernels;
   // bf16: Q in bf16 (decoded into a shared slot per step), O a full d×d bf16 matrix with a zero diagonal.
@@ -142,7 +142,6 @@ export class RotatedFactorStore implements ShampooFactorStore {
   ) {
     this.dim = dim;
     this.writer = ctx.writer;
-    this.blockSize = ctx.quanBlocksize;
     this.scratch = ctx.scratch;
     this.kernels = ctx.kernels;
     const n2 = dim * dim;
@@ -250,15 +249,7 @@ export class RotatedFactorStore implements ShampooFactorStore {
       this.writer.decode(this.offdiag16, into);
     } else {
       const tri = this.tri!;
-      this.writer.codecs.dequantize4(
-        tri.codes,
-        tri.scales,
-        1,
-        tri.pairs,
-        tri.values,
-        'linear-2',
-        tri.blockSize,
-      );
+      decodeCorrelations(this.writer.codecs, tri);
       const c = tri.values.view();
       let t = 0;
       for (let i = 0; i < d; i++) {
