@@ -13,3 +13,4 @@ export * from './gemm';
 export * from './linalg';
 export * from './qr-panel';
 export * from './quant';
+export * from './quant8';
