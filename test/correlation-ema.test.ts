@@ -185,14 +185,23 @@ for (const engine of wasmEngines) {
     const ts = new TsCodecs(kernels.arena);
     const rand = lcg(77);
     for (const d of [2, 17, 64, 130]) {
-      for (const blockSize of [64, 7]) {
-        const runs = [wasm, ts].map((codecs) => setup(kernels, codecs, d, blockSize));
+      for (const [blockSize, width] of [
+        [64, 4],
+        [7, 4],
+        [64, 8],
+        [7, 8],
+      ] as const) {
+        const runs = [wasm, ts].map((codecs) => setup(kernels, codecs, d, blockSize, width));
         // The same start: random correlations quantized, σ positive with a few zeros.
         const start = new Float32Array(runs[0].tri.pairs).map(() => 2 * rand() - 1);
         const sigma = Float64Array.from({ length: d }, () => (rand() < 0.1 ? 0 : rand() * 5));
         for (const r of runs) {
           r.tri.values.view().set(start);
-          ts.quantize4(r.tri.values, 1, r.tri.pairs, r.tri.codes, r.tri.scales, 'linear-2', blockSize);
+          if (width === 4) {
+            ts.quantize4(r.tri.values, 1, r.tri.pairs, r.tri.codes, r.tri.scales, 'linear-2', blockSize);
+          } else {
+            ts.quantize8(r.tri.values, r.tri.pairs, r.tri.codes, r.tri.scales, blockSize);
+          }
         }
         for (let step = 0; step < 3; step++) {
           const iv = runs[0].inc.view();
@@ -203,7 +212,7 @@ for (const engine of wasmEngines) {
             accumulateCorrelations(kernels, r.codecs, r.tri, runs[0].inc, d, sigma, next, 0.9, 0.1),
           );
           assert.deepEqual(ok, [true, true]);
-          const what = `d=${d} B=${blockSize} step ${step}`;
+          const what = `d=${d} B=${blockSize} ${width}-bit step ${step}`;
           const [a, b] = runs.map((r) => r.tri);
           assert.equal(firstDifference(a.codes.view(), b.codes.view()), -1, `${what}: codes`);
           assert.equal(firstDifference(bits(a.scales.view()), bits(b.scales.view())), -1, `${what}: scales`);

@@ -13,13 +13,14 @@ import {
 import type { Codebook4Name } from './codebooks.ts';
 import { checkCorrelationBuffers, correlationEmaRows } from './correlation-ema.ts';
 import { dequantizeBlocks, QUANT4_BLOCK, quantizeBlocks } from './quant4.ts';
+import { dequantize8, quantize8 } from './quant8.ts';
 
 export type U8Buffer = ArenaBuffer<'u8'>;
 export type U16Buffer = ArenaBuffer<'u16'>;
 
 /**
  * Every method reads and writes only the leading part of each buffer it needs; the layouts are those of
- * `quant4.ts` and `bf16.ts`. Each engine gives bit-identical results (the TypeScript engine is the reference).
+ * `quant4.ts`, `quant8.ts` and `bf16.ts`. Each engine gives bit-identical results (the TypeScript engine is the reference).
  */
 export interface Codecs {
   readonly engine: EngineName;
@@ -68,6 +69,12 @@ export interface Codecs {
     codebook: Codebook4Name,
     blockSize?: number,
   ): void;
+
+  /** 8-bit linear block quantization of x[0 … n) into n codes and ⌈n/blockSize⌉ scales (see `quantize8`). */
+  quantize8(x: F32Buffer, n: number, codes: U8Buffer, scales: F32Buffer, blockSize: number): void;
+
+  /** `out[i] = fround(q_i·(scale/127))` for i < n (see `dequantize8`). */
+  dequantize8(codes: U8Buffer, scales: F32Buffer, n: number, out: F32Buffer, blockSize: number): void;
 
   /** `out[i] = bf16(x[i])`, round to nearest even, over x.length elements. */
   bf16Encode(x: F32Buffer, out: U16Buffer): void;
@@ -172,6 +179,14 @@ export class TsCodecs implements Codecs {
     blockSize = QUANT4_BLOCK,
   ): void {
     dequantizeBlocks(codes.view(), scales.view(), diag.view(), n, n, blockSize, out.view(), codebook);
+  }
+
+  quantize8(x: F32Buffer, n: number, codes: U8Buffer, scales: F32Buffer, blockSize: number): void {
+    quantize8(x.view(), n, codes.view(), scales.view(), blockSize);
+  }
+
+  dequantize8(codes: U8Buffer, scales: F32Buffer, n: number, out: F32Buffer, blockSize: number): void {
+    dequantize8(codes.view(), scales.view(), n, out.view(), blockSize);
   }
 
   bf16Encode(x: F32Buffer, out: U16Buffer): void {

@@ -2,7 +2,7 @@ import type { F32Buffer, F64Buffer, Kernels } from '../kernels/index.ts';
 import type { SideScratch } from '../preconditioner/kronecker-side.ts';
 import type { Codecs, U8Buffer } from './codecs.ts';
 import { quant4Layout } from './quant4.ts';
-import { dequantize8, quant8ScaleCount, quantize8 } from './quant8.ts';
+import { quant8ScaleCount } from './quant8.ts';
 
 /** Bits per stored correlation. */
 export type CorrelationBits = 4 | 8;
@@ -101,7 +101,7 @@ export function decodeCorrelations(codecs: Codecs, tri: CorrelationTriangle): vo
   if (tri.bits === 4) {
     codecs.dequantize4(tri.codes, tri.scales, 1, tri.pairs, tri.values, 'linear-2', tri.blockSize);
   } else {
-    dequantize8(tri.codes.view(), tri.scales.view(), tri.pairs, tri.values.view(), tri.blockSize);
+    codecs.dequantize8(tri.codes, tri.scales, tri.pairs, tri.values, tri.blockSize);
   }
 }
 
@@ -110,7 +110,7 @@ function encodeCorrelations(codecs: Codecs, tri: CorrelationTriangle): void {
   if (tri.bits === 4) {
     codecs.quantize4(tri.values, 1, tri.pairs, tri.codes, tri.scales, 'linear-2', tri.blockSize);
   } else {
-    quantize8(tri.values.view(), tri.pairs, tri.codes.view(), tri.scales.view(), tri.blockSize);
+    codecs.quantize8(tri.values, tri.pairs, tri.codes, tri.scales, tri.blockSize);
   }
 }
 

@@ -16,7 +16,8 @@ export function quant8ScaleCount(n: number, blockSize: number): number {
   return Math.ceil(n / blockSize);
 }
 
-function check(
+/** The size checks of `quantize8`/`dequantize8` (`values` is the length of x or out), shared with the WASM codecs. */
+export function checkQuant8Buffers(
   what: string,
   n: number,
   blockSize: number,
@@ -43,7 +44,7 @@ export function quantize8(
   scales: Float32Array,
   blockSize: number,
 ): void {
-  check('quantize8', n, blockSize, x.length, codes.length, scales.length);
+  checkQuant8Buffers('quantize8', n, blockSize, x.length, codes.length, scales.length);
   for (let b = 0, s = 0; b < n; b += blockSize, s++) {
     const end = Math.min(b + blockSize, n);
     let absmax = 0;
@@ -70,7 +71,7 @@ export function dequantize8(
   out: Float32Array,
   blockSize: number,
 ): void {
-  check('dequantize8', n, blockSize, out.length, codes.length, scales.length);
+  checkQuant8Buffers('dequantize8', n, blockSize, out.length, codes.length, scales.length);
   for (let b = 0, s = 0; b < n; b += blockSize, s++) {
     const end = Math.min(b + blockSize, n);
     const step = scales[s] / LEVELS;

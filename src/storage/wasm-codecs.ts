@@ -13,8 +13,9 @@ import { type Codebook4Name, codebook4Shared, codebookThresholds } from './codeb
 import { type Codecs, TsCodecs, type U8Buffer, type U16Buffer } from './codecs.ts';
 import { checkCorrelationBuffers } from './correlation-ema.ts';
 import { checkQuant4Buffers, QUANT4_BLOCK } from './quant4.ts';
+import { checkQuant8Buffers } from './quant8.ts';
 
-/** The exports of assembly/quant.ts and assembly/correlation.ts (pointers are byte offsets into the arena's memory). */
+/** The exports of assembly/quant.ts, assembly/quant8.ts and assembly/correlation.ts (pointers are byte offsets into the arena's memory). */
 interface CodecExports {
   quant4Tables(): number;
   quant4Quantize(
@@ -37,6 +38,8 @@ interface CodecExports {
     diag: number,
     out: number,
   ): void;
+  quant8Quantize(x: number, n: number, codes: number, scales: number, block: number): void;
+  quant8Dequantize(codes: number, scales: number, n: number, block: number, out: number): void;
   bf16Encode(n: number, x: number, out: number): void;
   bf16EncodeStochastic(n: number, x: number, out: number, counter: number, key: number): void;
   bf16Decode(n: number, u: number, out: number): void;
@@ -58,7 +61,8 @@ function hasCodecExports(exports: WebAssembly.Exports): boolean {
   return (
     typeof exports.quant4Quantize === 'function' &&
     typeof exports.quant4Tables === 'function' &&
-    typeof exports.correlationEma === 'function'
+    typeof exports.correlationEma === 'function' &&
+    typeof exports.quant8Quantize === 'function'
   );
 }
 
@@ -187,6 +191,16 @@ export class WasmCodecs implements Codecs {
     this.dequant4(codes, scales, diag, n, n, out, codebook, blockSize);
   }
 
+  quantize8(x: F32Buffer, n: number, codes: U8Buffer, scales: F32Buffer, blockSize: number): void {
+    checkQuant8Buffers('quantize8', n, blockSize, x.length, codes.length, scales.length);
+    this.fn.quant8Quantize(this.at(x), n, this.at(codes), this.at(scales), i32Block(n, blockSize));
+  }
+
+  dequantize8(codes: U8Buffer, scales: F32Buffer, n: number, out: F32Buffer, blockSize: number): void {
+    checkQuant8Buffers('dequantize8', n, blockSize, out.length, codes.length, scales.length);
+    this.fn.quant8Dequantize(this.at(codes), this.at(scales), n, i32Block(n, blockSize), this.at(out));
+  }
+
   bf16Encode(x: F32Buffer, out: U16Buffer): void {
     checkBf16('bf16Encode', x.length, out.length);
     this.fn.bf16Encode(x.length, this.at(x), this.at(out));
@@ -225,6 +239,14 @@ export class WasmCodecs implements Codecs {
     const pi = this.at(increment);
     this.fn.correlationEma(pv, pi, d, this.at(rootOld), this.at(rootNew), beta, weight);
   }
+}
+
+/**
+ * A block size the kernels take as i32: any block of n or more elements is one block holding all n, so larger
+ * sizes (which would wrap in i32) are passed as max(n, 1).
+ */
+function i32Block(n: number, blockSize: number): number {
+  return Math.min(blockSize, Math.max(n, 1));
 }
 
 function checkBf16(what: string, n: number, dst: number): void {
