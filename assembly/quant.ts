@@ -8,6 +8,8 @@
 // - packing: element 2k in the low nibble of byte k, 2k+1 in the high nibble, over the row-major flattening;
 // - dequantize: code[q]·scale in f32.
 
+import { blockAbsmax } from './block-absmax';
+
 // Per codebook (id 0 = linear-2, id 1 = dynamic), 192 bytes written once by the host (src/storage/wasm-codecs.ts):
 //   [0, 64)    the 16 f32 codes
 //   [64, 128)  the 15 f32 thresholds (and 4 bytes of padding)
@@ -32,22 +34,6 @@ function putNibble(codes: usize, e: usize, q: i32): void {
   const p = codes + (e >> 1);
   if ((e & 1) === 0) store<u8>(p, <u8>q);
   else store<u8>(p, load<u8>(p) | ((<u8>q) << 4));
-}
-
-/** Absolute maximum of `len` f32 at `p`, ignoring NaN (pmax keeps the accumulator when the comparison fails). */
-function blockAbsmax(p: usize, len: i32): f32 {
-  let acc = f32x4.splat(0);
-  let j = 0;
-  for (; j + 4 <= len; j += 4) acc = f32x4.pmax(acc, f32x4.abs(v128.load(p + ((<usize>j) << 2))));
-  let m = max(
-    max(f32x4.extract_lane(acc, 0), f32x4.extract_lane(acc, 1)),
-    max(f32x4.extract_lane(acc, 2), f32x4.extract_lane(acc, 3)),
-  );
-  for (; j < len; j++) {
-    const a = abs(load<f32>(p + ((<usize>j) << 2)));
-    if (a > m) m = a;
-  }
-  return m;
 }
 
 /**

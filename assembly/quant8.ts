@@ -7,23 +7,9 @@
 // −floor(0.5 − u), the clamp to ±127), NaN → 0, and decoding as one f32 rounding of q·(scale/127) computed
 // in f64. WASM never contracts a·b + c into a fused multiply-add, so the relaxed-SIMD build gives the same bits.
 
-const LEVELS: f64 = 127;
+import { blockAbsmax } from './block-absmax';
 
-/** Largest |x| of `len` f32 at `p`, ignoring NaN (pmax keeps the accumulator when the comparison fails). */
-function absmax8(p: usize, len: i32): f32 {
-  let acc = f32x4.splat(0);
-  let j = 0;
-  for (; j + 4 <= len; j += 4) acc = f32x4.pmax(acc, f32x4.abs(v128.load(p + ((<usize>j) << 2))));
-  let m = max(
-    max(f32x4.extract_lane(acc, 0), f32x4.extract_lane(acc, 1)),
-    max(f32x4.extract_lane(acc, 2), f32x4.extract_lane(acc, 3)),
-  );
-  for (; j < len; j++) {
-    const a = abs(load<f32>(p + ((<usize>j) << 2)));
-    if (a > m) m = a;
-  }
-  return m;
-}
+const LEVELS: f64 = 127;
 
 /**
  * The codes of two f64 lanes u = x·toCode: min(127, floor(u + 0.5)) where u ≥ 0, else
@@ -59,7 +45,7 @@ export function quant8Quantize(x: usize, n: i32, codes: usize, scales: usize, bl
   // Counting down what is left avoids forming b + block, which could overflow i32 for a huge block.
   for (let rem = n; rem > 0; ) {
     const len = min(rem, block);
-    const absmax = absmax8(p, len);
+    const absmax = blockAbsmax(p, len);
     store<f32>(s, absmax);
     const am = <f64>absmax;
     const toCode: f64 = am === 0 || am === Infinity ? 0 : LEVELS / am;
