@@ -12,12 +12,12 @@ import { SideScratch } from '../src/preconditioner/kronecker-side.ts';
 import {
   accumulateCorrelations,
   allocateCorrelations,
-  type CorrelationBits,
   clearCorrelations,
   decodeCorrelations,
   sqrtPos,
 } from '../src/storage/correlation-triangle.ts';
 import { type Codecs, createCodecs, TsCodecs, WasmCodecs } from '../src/storage/index.ts';
+import type { CorrelationBits } from '../src/storage/precision.ts';
 import type { StateAllocator } from '../src/storage/store-context.ts';
 import { bits, firstDifference, lcg } from './helpers/bit-compare.ts';
 

@@ -1,6 +1,11 @@
 import { ConfigError } from '../errors.ts';
-import type { CorrelationBits } from '../storage/correlation-triangle.ts';
-import type { MomentPrecision, Precision, ResolvedStorage, SubspaceSelection } from '../storage/precision.ts';
+import type {
+  CorrelationBits,
+  MomentPrecision,
+  Precision,
+  ResolvedStorage,
+  SubspaceSelection,
+} from '../storage/precision.ts';
 import { checkBoolean, checkInteger, checkOneOf, checkRange } from './config-checks.ts';
 
 /**

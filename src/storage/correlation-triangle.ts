@@ -1,11 +1,9 @@
 import type { F32Buffer, F64Buffer, Kernels } from '../kernels/index.ts';
 import type { SideScratch } from '../preconditioner/kronecker-side.ts';
 import type { Codecs, U8Buffer } from './codecs.ts';
+import type { CorrelationBits } from './precision.ts';
 import { quant4Layout } from './quant4.ts';
 import { quant8ScaleCount } from './quant8.ts';
-
-/** Bits per stored correlation. */
-export type CorrelationBits = 4 | 8;
 
 import type { StateAllocator } from './store-context.ts';
 

@@ -1,4 +1,3 @@
-import type { CorrelationBits } from './correlation-triangle.ts';
 /**
  * Storage precisions of the optimizer state and the options that shape them. Shared by every method that
  * keeps Kronecker factors (the factor stores of this directory implement them).
@@ -25,6 +24,9 @@ export type SubspaceSelection = 'offdiag-energy' | 'round-robin' | 'top-k';
  * precision but 'fp32', fp32 otherwise; `'fp32'` and `'bf16'` force one for every moment.
  */
 export type MomentPrecision = 'auto' | 'fp32' | 'bf16';
+
+/** Bits per stored entry of the '4bit' stores' off-diagonal statistics (the correlation triangle). */
+export type CorrelationBits = 4 | 8;
 
 /** Largest EMA decay whose bf16 storage is considered safe (`'auto'` moments). */
 export const BF16_SAFE_BETA = 0.95;

@@ -29,7 +29,8 @@ import { selectSubspace } from './subspace.ts';
  * other d−k vectors stay as they are, so the basis stays complete. The first moment is rotated the same way
  * (`M̂[J] ← Wᵀ·M̂[J]` along the mode). With k = d this is exactly the full refresh `Q ← qr(L·Q).Q`
  * (P3: `qr(LQ).Q = Q·qr(QᵀLQ).Q`), with S kept exactly in the new basis; there `S ← Wᵀ·S_π·W = R·W` with R
- * from the QR (S_π = W·R), one d³ GEMM instead of two.
+ * from the QR (S_π = W·R), of which only the upper triangle is computed (R is triangular: ⅔d³ flops instead of
+ * the 4d³ of two GEMMs).
  */
 export class RotatedBf16FactorStore implements KroneckerSide {
   readonly dim: number;
