@@ -327,9 +327,11 @@ async function methodCases(): Promise<{ label: string; create: () => Optimizer }
   const methods: MethodCase[] = await availableMethods();
   for (const m of methods) {
     for (const precision of supportedPrecisions(m, makeParams(5))) {
+      // The test shapes' sides are below the default minLowbitSize: 0 makes every side of a 4-bit state 4-bit.
+      const lowbit = precision === '4bit' || precision === '4bit-naive' ? { minLowbitSize: 0 } : {};
       cases.push({
         label: `${m.label} ${precision}`,
-        create: () => m.create(makeParams(5), { precision }),
+        create: () => m.create(makeParams(5), { precision, ...lowbit }),
       });
     }
     if (['SOAP', 'KLShampoo', 'KLSOAP'].includes(m.label)) {
