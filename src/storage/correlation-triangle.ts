@@ -4,7 +4,6 @@ import type { Codecs, U8Buffer } from './codecs.ts';
 import type { CorrelationBits } from './precision.ts';
 import { quant4Layout } from './quant4.ts';
 import { quant8ScaleCount } from './quant8.ts';
-
 import type { StateAllocator } from './store-context.ts';
 
 /** √x for x > 0, else 0 (an eigenvalue estimate that is not positive scales its correlations to 0). */
@@ -40,7 +39,7 @@ export function allocateCorrelations(
   scratch: SideScratch,
   kernels: Kernels,
   blockSize: number,
-  bits: CorrelationBits = 4,
+  bits: CorrelationBits,
 ): CorrelationTriangle {
   const pairs = (dim * (dim - 1)) / 2;
   const layout =
@@ -100,6 +99,35 @@ export function decodeCorrelations(codecs: Codecs, tri: CorrelationTriangle): vo
     codecs.dequantize4(tri.codes, tri.scales, 1, tri.pairs, tri.values, 'linear-2', tri.blockSize);
   } else {
     codecs.dequantize8(tri.codes, tri.scales, tri.pairs, tri.values, tri.blockSize);
+  }
+}
+
+/**
+ * `out` (d×d) ← `Diag(σ) + O`, O decoded from the triangle (`O_ij = c_ij·sqrt(σ_i·σ_j)`). With `at`, row and
+ * column i of that matrix are written at position `at[i]` (S_π for `at` = π⁻¹); without it, in place.
+ */
+export function expandCorrelations(
+  codecs: Codecs,
+  tri: CorrelationTriangle,
+  sigma: ArrayLike<number>,
+  at: ArrayLike<number> | null,
+  out: Float32Array,
+): void {
+  decodeCorrelations(codecs, tri);
+  const c = tri.values.view();
+  const d = sigma.length;
+  let t = 0;
+  for (let i = 0; i < d; i++) {
+    const ri = sqrtPos(sigma[i]);
+    const ai = at ? at[i] : i;
+    const row = ai * d;
+    for (let j = i + 1; j < d; j++, t++) {
+      const aj = at ? at[j] : j;
+      const o = c[t] * ri * sqrtPos(sigma[j]);
+      out[row + aj] = o;
+      out[aj * d + ai] = o;
+    }
+    out[row + ai] = sigma[i];
   }
 }
 

@@ -13,8 +13,7 @@ import {
   allocateCorrelations,
   type CorrelationTriangle,
   clearCorrelations,
-  decodeCorrelations,
-  sqrtPos,
+  expandCorrelations,
 } from './correlation-triangle.ts';
 import { descendingEigenvectors } from './power-step.ts';
 import { Quant4Basis } from './quant4-basis.ts';
@@ -155,22 +154,9 @@ export class EigenQuant4FactorStore implements KroneckerSide {
     for (let j = 0; j < d; j++) perm[j] = j;
     if (sortByRayleigh) perm.sort((x, y) => lam[y] - lam[x] || x - y);
     // S_π = Diag(λ) + O in the sorted order, fp32 (the 'product' scratch).
-    const sp = sc.matrix('product', d).view();
-    decodeCorrelations(this.ctx.codecs, this.tri);
-    const c = this.tri.values.view();
     const inv = sc.estimates;
     for (let j = 0; j < d; j++) inv[perm[j]] = j;
-    let t = 0;
-    for (let i = 0; i < d; i++) {
-      const ri = sqrtPos(lam[i]);
-      const pi = inv[i] * d;
-      for (let j = i + 1; j < d; j++, t++) {
-        const o = c[t] * ri * sqrtPos(lam[j]);
-        sp[pi + inv[j]] = o;
-        sp[inv[j] * d + inv[i]] = o;
-      }
-      sp[pi + inv[i]] = lam[i];
-    }
+    expandCorrelations(this.ctx.codecs, this.tri, lam, inv, sc.matrix('product', d).view());
     // W = qr(S_π).Q in float32 on the kernels (as the fp32 power step), R = Wᵀ·S_π left in 'product'.
     const sBuf = sc.matrix('product', d);
     const wf = sc.matrix('work', d);

@@ -29,8 +29,7 @@ import {
   allocateCorrelations,
   type CorrelationTriangle,
   clearCorrelations,
-  decodeCorrelations,
-  sqrtPos,
+  expandCorrelations,
 } from './correlation-triangle.ts';
 import { descendingEigenvectors } from './power-step.ts';
 import { Quant4Basis } from './quant4-basis.ts';
@@ -169,6 +168,7 @@ export class RotatedFactorStore implements ShampooFactorStore {
         ctx.scratch,
         k,
         ctx.quanBlocksize,
+        4, // Shampoo's stores take no correlationBits option
       );
     }
     const shared = ctx.scratch.shared('shampoo-rotated', () => new Float32Array(ctx.scratch.maxDim));
@@ -247,21 +247,10 @@ export class RotatedFactorStore implements ShampooFactorStore {
     const sig = this.sigma.view();
     if (this.offdiag16) {
       this.writer.decode(this.offdiag16, into);
+      for (let i = 0; i < d; i++) s[i * d + i] = sig[i];
     } else {
-      const tri = this.tri!;
-      decodeCorrelations(this.writer.codecs, tri);
-      const c = tri.values.view();
-      let t = 0;
-      for (let i = 0; i < d; i++) {
-        const ri = sqrtPos(sig[i]);
-        for (let j = i + 1; j < d; j++, t++) {
-          const o = c[t] * ri * sqrtPos(sig[j]);
-          s[i * d + j] = o;
-          s[j * d + i] = o;
-        }
-      }
+      expandCorrelations(this.writer.codecs, this.tri!, sig, null, s);
     }
-    for (let i = 0; i < d; i++) s[i * d + i] = sig[i];
     return into;
   }
 
